@@ -1,0 +1,179 @@
+#include "context.h"
+
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "backend.h"
+#include "errors.h"
+#include "gemma_graph.h"
+
+namespace potron {
+
+static constexpr size_t kGraphMaxNodes = 16384;
+
+Context::Context(std::shared_ptr<const Model> model, const ContextParams& params) : model_(std::move(model)), params_(params) {
+  if (params_.n_ctx < 1 || params_.n_ctx > (1u << 24)) throw Error("ERR_INVALID_ARG", "n_ctx must be between 1 and 16777216");
+  if (params_.n_seq_max < 1 || params_.n_seq_max > kMaxSeq) {
+    throw Error("ERR_INVALID_ARG", "n_seq_max must be between 1 and " + std::to_string(kMaxSeq));
+  }
+  if (params_.n_ubatch < 1) throw Error("ERR_INVALID_ARG", "n_ubatch must be at least 1");
+  if (params_.kv_type != GGML_TYPE_F16 && params_.kv_type != GGML_TYPE_F32) {
+    throw Error("ERR_INVALID_ARG", "KV cache type must be f16 or f32");
+  }
+  if (params_.n_threads <= 0) params_.n_threads = physical_cores();
+  backend_ = new_cpu_backend(params_.n_threads);
+  set_abort_callback(backend_, [](void* data) { return static_cast<std::atomic<bool>*>(data)->load(); }, &abort_);
+  try {
+    kv_ = std::make_unique<KvCache>(model_->hp(), params_.n_ctx, params_.kv_type, backend_);
+  } catch (...) {
+    ggml_backend_free(backend_);
+    throw;
+  }
+  galloc_ = ggml_gallocr_new(ggml_backend_get_default_buffer_type(backend_));
+  graph_meta_.resize(ggml_tensor_overhead() * kGraphMaxNodes + ggml_graph_overhead_custom(kGraphMaxNodes, false));
+}
+
+Context::~Context() {
+  kv_.reset();
+  if (galloc_) ggml_gallocr_free(galloc_);
+  if (backend_) ggml_backend_free(backend_);
+}
+
+void Context::check_seq(int32_t seq) const {
+  if (seq < 0 || static_cast<uint32_t>(seq) >= params_.n_seq_max) {
+    throw Error("ERR_INVALID_ARG", "sequence id " + std::to_string(seq) + " is out of range 0.." +
+                                       std::to_string(params_.n_seq_max - 1));
+  }
+}
+
+void Context::validate(const Batch& b) const {
+  const size_t n = b.tokens.size();
+  if (n == 0) throw Error("ERR_INVALID_ARG", "the batch is empty");
+  if (b.pos.size() != n || b.seq.size() != n || b.output.size() != n) {
+    throw Error("ERR_INVALID_ARG", "tokens, positions, sequence ids and output flags must have the same length");
+  }
+  std::vector<int32_t> last(params_.n_seq_max, -2);
+  for (size_t i = 0; i < n; ++i) {
+    if (b.tokens[i] < 0 || static_cast<uint32_t>(b.tokens[i]) >= model_->hp().n_vocab) {
+      throw Error("ERR_INVALID_ARG", "token " + std::to_string(b.tokens[i]) + " at batch index " + std::to_string(i) +
+                                         " is outside the vocabulary (0.." + std::to_string(model_->hp().n_vocab - 1) + ")");
+    }
+    check_seq(b.seq[i]);
+    int32_t& prev = last[b.seq[i]];
+    if (prev == -2) prev = kv_->seq_pos_max(b.seq[i]);
+    if (b.pos[i] < 0 || b.pos[i] <= prev) {
+      throw Error("ERR_INVALID_ARG", "position " + std::to_string(b.pos[i]) + " of sequence " + std::to_string(b.seq[i]) +
+                                         " must be after its last position " + std::to_string(prev) +
+                                         " (remove positions before decoding them again)");
+    }
+    prev = b.pos[i];
+  }
+  if (n > kv_->size() - kv_->used()) {
+    throw Error("ERR_CONTEXT_FULL", "the batch needs " + std::to_string(n) + " KV cells but only " +
+                                        std::to_string(kv_->size() - kv_->used()) + " of " + std::to_string(kv_->size()) +
+                                        " are free; free sequences or use a larger context");
+  }
+}
+
+// mask[t][j] = 0 where token t may attend to cell j, -inf elsewhere.
+void Context::fill_masks(const Batch& b, size_t begin, uint32_t n, uint32_t n_kv, std::vector<float>& mask, bool swa) const {
+  const float ninf = -std::numeric_limits<float>::infinity();
+  const uint32_t window = model_->hp().sliding_window;
+  mask.assign(static_cast<size_t>(n) * n_kv, ninf);
+  for (uint32_t t = 0; t < n; ++t) {
+    const int32_t seq = b.seq[begin + t], pos = b.pos[begin + t];
+    float* row = mask.data() + static_cast<size_t>(t) * n_kv;
+    for (uint32_t j = 0; j < n_kv; ++j) {
+      const KvCell& c = kv_->cell(j);
+      if (!c.seqs.test(seq) || c.pos > pos) continue;
+      if (swa && pos - c.pos >= static_cast<int32_t>(window)) continue;
+      row[j] = 0.0f;
+    }
+  }
+}
+
+std::vector<float> Context::decode(const Batch& b) {
+  validate(b);
+  const GemmaHParams& hp = model_->hp();
+  const size_t n = b.tokens.size();
+  size_t n_outputs_total = 0;
+  for (uint8_t o : b.output) n_outputs_total += o ? 1 : 0;
+  std::vector<float> logits(n_outputs_total * hp.n_vocab);
+
+  std::vector<int64_t> claimed;  // every cell this call took, released again if it fails
+  size_t out_row = 0;
+  std::vector<float> mask, mask_swa;
+  std::vector<ggml_fp16_t> mask16;
+  try {
+    for (size_t begin = 0; begin < n; begin += params_.n_ubatch) {
+      if (abort_.load()) throw Error("ERR_ABORTED", "decode was aborted");
+      const uint32_t T = static_cast<uint32_t>(std::min<size_t>(params_.n_ubatch, n - begin));
+      std::vector<int64_t> cells = kv_->claim(&b.pos[begin], &b.seq[begin], T);
+      claimed.insert(claimed.end(), cells.begin(), cells.end());
+
+      std::vector<int32_t> out_ids;
+      for (uint32_t t = 0; t < T; ++t) if (b.output[begin + t]) out_ids.push_back(static_cast<int32_t>(t));
+      const bool want_logits = !out_ids.empty();
+      if (!want_logits) out_ids.push_back(T - 1);  // the graph needs one row; its logits are dropped
+
+      GemmaGraphShape shape{T, kv_->n_kv(), static_cast<uint32_t>(out_ids.size()), params_.flash_attn};
+      ggml_init_params ip{graph_meta_.size(), graph_meta_.data(), /*no_alloc=*/true};
+      ggml_context* ctx = ggml_init(ip);
+      ggml_cgraph* gf = ggml_new_graph_custom(ctx, kGraphMaxNodes, false);
+      GemmaGraphInputs in{};
+      ggml_tensor* out = build_gemma_graph(ctx, gf, *model_, *kv_, shape, in);
+      if (!ggml_gallocr_alloc_graph(galloc_, gf)) {
+        ggml_free(ctx);
+        throw Error("ERR_NO_MEMORY", "could not allocate the compute buffer");
+      }
+
+      ggml_backend_tensor_set(in.tokens, &b.tokens[begin], 0, T * sizeof(int32_t));
+      ggml_backend_tensor_set(in.pos, &b.pos[begin], 0, T * sizeof(int32_t));
+      ggml_backend_tensor_set(in.kv_cells, cells.data(), 0, T * sizeof(int64_t));
+      ggml_backend_tensor_set(in.out_ids, out_ids.data(), 0, out_ids.size() * sizeof(int32_t));
+      for (auto [tensor, swa] : {std::pair{in.mask, false}, std::pair{in.mask_swa, true}}) {
+        if (!tensor) continue;
+        fill_masks(b, begin, T, shape.n_kv, mask, swa);
+        if (tensor->type == GGML_TYPE_F16) {
+          mask16.resize(mask.size());
+          ggml_fp32_to_fp16_row(mask.data(), mask16.data(), static_cast<int64_t>(mask.size()));
+          ggml_backend_tensor_set(tensor, mask16.data(), 0, ggml_nbytes(tensor));
+        } else {
+          ggml_backend_tensor_set(tensor, mask.data(), 0, ggml_nbytes(tensor));
+        }
+      }
+
+      ggml_status st = ggml_backend_graph_compute(backend_, gf);
+      if (st == GGML_STATUS_SUCCESS && want_logits) {
+        ggml_backend_tensor_get(out, logits.data() + out_row * hp.n_vocab, 0, ggml_nbytes(out));
+        out_row += out_ids.size();
+      }
+      ggml_free(ctx);
+      if (st == GGML_STATUS_ABORTED) throw Error("ERR_ABORTED", "decode was aborted");
+      if (st != GGML_STATUS_SUCCESS) throw Error("ERR_COMPUTE", "graph computation failed (status " + std::to_string(st) + ")");
+    }
+  } catch (...) {
+    kv_->release(claimed);
+    throw;
+  }
+  return logits;
+}
+
+void Context::seq_rm(int32_t seq, int32_t p0, int32_t p1) {
+  check_seq(seq);
+  kv_->seq_rm(seq, p0, p1);
+}
+
+void Context::seq_cp(int32_t src, int32_t dst, int32_t p0, int32_t p1) {
+  check_seq(src);
+  check_seq(dst);
+  kv_->seq_cp(src, dst, p0, p1);
+}
+
+int32_t Context::seq_pos_max(int32_t seq) const {
+  check_seq(seq);
+  return kv_->seq_pos_max(seq);
+}
+
+}  // namespace potron

@@ -1,0 +1,66 @@
+// An inference context: a KV cache shared by up to n_seq_max sequences, and decode(), which
+// runs a batch of tokens from any of them (prefill chunks and single steps mixed) in ubatches.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "ggml-alloc.h"
+#include "ggml-backend.h"
+#include "kv_cache.h"
+#include "model.h"
+
+namespace potron {
+
+struct ContextParams {
+  uint32_t n_ctx = 4096;      // KV cells, shared by all sequences
+  uint32_t n_seq_max = 16;
+  uint32_t n_ubatch = 512;    // tokens per graph evaluation
+  int n_threads = 0;          // 0: physical cores
+  ggml_type kv_type = GGML_TYPE_F16;
+  bool flash_attn = true;
+};
+
+struct Batch {
+  std::vector<int32_t> tokens, pos, seq;
+  std::vector<uint8_t> output;  // 1: return this position's logits
+};
+
+class Context {
+ public:
+  Context(std::shared_ptr<const Model> model, const ContextParams& params);
+  ~Context();
+  Context(const Context&) = delete;
+  Context& operator=(const Context&) = delete;
+
+  const ContextParams& params() const { return params_; }
+  const KvCache& kv() const { return *kv_; }
+  // Validates the whole batch before touching the cache. Returns n_outputs x n_vocab logits,
+  // rows in batch order of the flagged positions. On abort or error the cache is as before.
+  std::vector<float> decode(const Batch& batch);
+  // Abort is requested from the JS thread; it is reset when a decode is queued, not when it
+  // starts, so an abort that arrives before the worker runs is not lost.
+  void request_abort() { abort_.store(true); }
+  void reset_abort() { abort_.store(false); }
+
+  void seq_rm(int32_t seq, int32_t p0, int32_t p1);
+  void seq_cp(int32_t src, int32_t dst, int32_t p0, int32_t p1);
+  int32_t seq_pos_max(int32_t seq) const;
+  void clear() { kv_->clear(); }
+
+ private:
+  void check_seq(int32_t seq) const;
+  void validate(const Batch& batch) const;
+  void fill_masks(const Batch& b, size_t begin, uint32_t n, uint32_t n_kv, std::vector<float>& mask, bool swa) const;
+
+  std::shared_ptr<const Model> model_;
+  ContextParams params_;
+  ggml_backend_t backend_ = nullptr;
+  std::unique_ptr<KvCache> kv_;
+  ggml_gallocr_t galloc_ = nullptr;
+  std::vector<uint8_t> graph_meta_;
+  std::atomic<bool> abort_{false};
+};
+
+}  // namespace potron

@@ -1,0 +1,125 @@
+#include "gemma_graph.h"
+
+#include <cmath>
+
+namespace potron {
+namespace {
+
+// RMSNorm; the GGUF converter already stored Gemma's (1 + w) as the weight.
+ggml_tensor* rms_norm(ggml_context* ctx, ggml_tensor* x, ggml_tensor* w, float eps) {
+  return ggml_mul(ctx, ggml_rms_norm(ctx, x, eps), w);
+}
+
+// softcap * tanh(x / softcap)
+ggml_tensor* soft_cap(ggml_context* ctx, ggml_tensor* x, float cap) {
+  return ggml_scale(ctx, ggml_tanh(ctx, ggml_scale(ctx, x, 1.0f / cap)), cap);
+}
+
+// Scaled dot-product attention of this ubatch's queries over the cached keys/values of
+// cells [0, n_kv); the mask hides other sequences, future positions and, on sliding-window
+// layers, positions outside the window.
+//   q: [D, H, T]   k_cache, v_cache: [D*HKV, cells]   returns [D*H, T]
+ggml_tensor* attention(ggml_context* ctx, const GemmaHParams& hp, const GemmaGraphShape& s, ggml_tensor* q,
+                       ggml_tensor* k_cache, ggml_tensor* v_cache, ggml_tensor* mask) {
+  const int64_t D = hp.head_dim, HKV = hp.n_head_kv, H = hp.n_head, T = s.n_tokens;
+  ggml_tensor* k = ggml_view_3d(ctx, k_cache, D, HKV, s.n_kv, ggml_row_size(k_cache->type, D),
+                                ggml_row_size(k_cache->type, D * HKV), 0);                   // [D, HKV, n_kv]
+  ggml_tensor* v = ggml_view_3d(ctx, v_cache, D, HKV, s.n_kv, ggml_row_size(v_cache->type, D),
+                                ggml_row_size(v_cache->type, D * HKV), 0);                   // [D, HKV, n_kv]
+  q = ggml_permute(ctx, q, 0, 2, 1, 3);  // [D, T, H]
+  k = ggml_permute(ctx, k, 0, 2, 1, 3);  // [D, n_kv, HKV]
+  v = ggml_permute(ctx, v, 0, 2, 1, 3);  // [D, n_kv, HKV]
+
+  if (s.flash_attn) {
+    if (k->type == GGML_TYPE_F32) k = ggml_cast(ctx, k, GGML_TYPE_F16);
+    if (v->type == GGML_TYPE_F32) v = ggml_cast(ctx, v, GGML_TYPE_F16);
+    ggml_tensor* out = ggml_flash_attn_ext(ctx, q, k, v, mask, 1.0f, 0.0f, hp.attn_softcap);  // [D, H, T]
+    ggml_flash_attn_ext_set_prec(out, GGML_PREC_F32);
+    return ggml_reshape_2d(ctx, out, D * H, T);
+  }
+  ggml_tensor* kq = ggml_mul_mat(ctx, k, q);  // [n_kv, T, H]
+  ggml_mul_mat_set_prec(kq, GGML_PREC_F32);
+  if (hp.attn_softcap > 0) kq = soft_cap(ctx, kq, hp.attn_softcap);
+  kq = ggml_soft_max_ext(ctx, kq, mask, 1.0f, 0.0f);
+  ggml_tensor* vt = ggml_cont(ctx, ggml_transpose(ctx, v));  // [n_kv, D, HKV]
+  ggml_tensor* kqv = ggml_mul_mat(ctx, vt, kq);              // [D, T, H]
+  kqv = ggml_permute(ctx, kqv, 0, 2, 1, 3);                  // [D, H, T]
+  return ggml_cont_2d(ctx, kqv, D * H, T);
+}
+
+}  // namespace
+
+ggml_tensor* build_gemma_graph(ggml_context* ctx, ggml_cgraph* gf, const Model& model, const KvCache& kv,
+                               const GemmaGraphShape& s, GemmaGraphInputs& in) {
+  const GemmaHParams& hp = model.hp();
+  const int64_t D = hp.head_dim, H = hp.n_head, HKV = hp.n_head_kv, T = s.n_tokens;
+  const ggml_type mask_type = s.flash_attn ? GGML_TYPE_F16 : GGML_TYPE_F32;
+  const bool any_swa = hp.sliding_window > 0;
+
+  in.tokens = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, T);
+  in.pos = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, T);
+  in.kv_cells = ggml_new_tensor_1d(ctx, GGML_TYPE_I64, T);
+  in.mask = ggml_new_tensor_2d(ctx, mask_type, s.n_kv, T);
+  in.mask_swa = any_swa ? ggml_new_tensor_2d(ctx, mask_type, s.n_kv, T) : nullptr;
+  in.out_ids = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, s.n_outputs);
+  for (ggml_tensor* t : {in.tokens, in.pos, in.kv_cells, in.mask, in.mask_swa, in.out_ids}) {
+    if (t) ggml_set_input(t);
+  }
+
+  // token embeddings, scaled by sqrt(hidden)
+  ggml_tensor* x = ggml_get_rows(ctx, model.tok_embd, in.tokens);  // [E, T]
+  x = ggml_scale(ctx, x, hp.embd_scale);
+
+  for (uint32_t il = 0; il < hp.n_layer; ++il) {
+    const GemmaLayer& L = model.layers[il];
+    const bool swa = hp.layer_is_swa[il];
+
+    // self-attention
+    ggml_tensor* h = rms_norm(ctx, x, L.attn_norm, hp.rms_eps);
+    ggml_tensor* q = ggml_reshape_3d(ctx, ggml_mul_mat(ctx, L.wq, h), D, H, T);
+    ggml_tensor* k = ggml_reshape_3d(ctx, ggml_mul_mat(ctx, L.wk, h), D, HKV, T);
+    ggml_tensor* v = ggml_mul_mat(ctx, L.wv, h);  // [D*HKV, T]
+    if (hp.has_qk_norm) {
+      q = rms_norm(ctx, q, L.q_norm, hp.rms_eps);
+      k = rms_norm(ctx, k, L.k_norm, hp.rms_eps);
+    }
+    const float base = swa ? hp.rope_base_swa : hp.rope_base;
+    const float freq_scale = swa ? 1.0f : hp.rope_freq_scale;
+    q = ggml_rope_ext(ctx, q, in.pos, nullptr, D, GGML_ROPE_TYPE_NEOX, hp.n_ctx_train, base, freq_scale, 0.0f, 1.0f,
+                      32.0f, 1.0f);
+    k = ggml_rope_ext(ctx, k, in.pos, nullptr, D, GGML_ROPE_TYPE_NEOX, hp.n_ctx_train, base, freq_scale, 0.0f, 1.0f,
+                      32.0f, 1.0f);
+    q = ggml_scale(ctx, q, 1.0f / std::sqrt(hp.query_pre_attn_scalar));
+
+    // this ubatch's keys and values go into their cache cells before attention reads them
+    ggml_build_forward_expand(gf, ggml_set_rows(ctx, kv.k(il), ggml_reshape_2d(ctx, k, D * HKV, T), in.kv_cells));
+    ggml_build_forward_expand(gf, ggml_set_rows(ctx, kv.v(il), v, in.kv_cells));
+
+    ggml_tensor* attn = attention(ctx, hp, s, q, kv.k(il), kv.v(il), swa ? in.mask_swa : in.mask);
+    attn = ggml_mul_mat(ctx, L.wo, attn);  // [E, T]
+
+    if (il == hp.n_layer - 1) {
+      // only the rows whose logits are wanted go on from here
+      attn = ggml_get_rows(ctx, attn, in.out_ids);
+      x = ggml_get_rows(ctx, x, in.out_ids);
+    }
+    if (hp.has_post_norms) attn = rms_norm(ctx, attn, L.post_attn_norm, hp.rms_eps);
+    x = ggml_add(ctx, attn, x);
+
+    // GeGLU feed-forward
+    h = rms_norm(ctx, x, L.ffn_norm, hp.rms_eps);
+    ggml_tensor* ff = ggml_geglu_split(ctx, ggml_mul_mat(ctx, L.ffn_gate, h), ggml_mul_mat(ctx, L.ffn_up, h));
+    ff = ggml_mul_mat(ctx, L.ffn_down, ff);
+    if (hp.has_post_norms) ff = rms_norm(ctx, ff, L.post_ffw_norm, hp.rms_eps);
+    x = ggml_add(ctx, ff, x);
+  }
+
+  x = rms_norm(ctx, x, model.output_norm, hp.rms_eps);
+  ggml_tensor* logits = ggml_mul_mat(ctx, model.output, x);  // [V, n_outputs]
+  if (hp.final_softcap > 0) logits = soft_cap(ctx, logits, hp.final_softcap);
+  ggml_set_output(logits);
+  ggml_build_forward_expand(gf, logits);
+  return logits;
+}
+
+}  // namespace potron

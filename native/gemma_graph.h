@@ -1,0 +1,29 @@
+// One ggml graph builder for Gemma 1, 2 and 3 (text).
+#pragma once
+#include "ggml.h"
+#include "kv_cache.h"
+#include "model.h"
+
+namespace potron {
+
+struct GemmaGraphInputs {
+  ggml_tensor* tokens;    // I32 [n_tokens]
+  ggml_tensor* pos;       // I32 [n_tokens]
+  ggml_tensor* kv_cells;  // I64 [n_tokens]   cache rows the new keys/values go to
+  ggml_tensor* mask;      // [n_kv, n_tokens] 0 or -inf; global layers
+  ggml_tensor* mask_swa;  // [n_kv, n_tokens] sliding-window layers (null when none)
+  ggml_tensor* out_ids;   // I32 [n_outputs]  rows whose logits are wanted
+};
+
+struct GemmaGraphShape {
+  uint32_t n_tokens;
+  uint32_t n_kv;
+  uint32_t n_outputs;
+  bool flash_attn;
+};
+
+// Creates the inputs in ctx and returns the logits tensor [n_vocab, n_outputs].
+ggml_tensor* build_gemma_graph(ggml_context* ctx, ggml_cgraph* gf, const Model& model, const KvCache& kv,
+                               const GemmaGraphShape& shape, GemmaGraphInputs& in);
+
+}  // namespace potron

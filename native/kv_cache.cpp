@@ -1,0 +1,97 @@
+#include "kv_cache.h"
+
+#include <algorithm>
+#include <string>
+
+#include "errors.h"
+
+namespace potron {
+
+KvCache::KvCache(const GemmaHParams& hp, uint32_t size, ggml_type type, ggml_backend_t backend) : cells_(size) {
+  ggml_init_params params{ggml_tensor_overhead() * 2 * hp.n_layer, nullptr, /*no_alloc=*/true};
+  ctx_ = ggml_init(params);
+  const int64_t row = static_cast<int64_t>(hp.head_dim) * hp.n_head_kv;
+  for (uint32_t il = 0; il < hp.n_layer; ++il) {
+    k_.push_back(ggml_new_tensor_2d(ctx_, type, row, size));
+    v_.push_back(ggml_new_tensor_2d(ctx_, type, row, size));
+    ggml_format_name(k_.back(), "cache_k_l%u", il);
+    ggml_format_name(v_.back(), "cache_v_l%u", il);
+  }
+  buf_ = ggml_backend_alloc_ctx_tensors(ctx_, backend);
+  if (!buf_) {
+    ggml_free(ctx_);
+    throw Error("ERR_NO_MEMORY", "could not allocate a KV cache of " + std::to_string(size) + " cells");
+  }
+  ggml_backend_buffer_clear(buf_, 0);  // unused cells must hold finite values (masked, but multiplied)
+}
+
+KvCache::~KvCache() {
+  if (buf_) ggml_backend_buffer_free(buf_);
+  if (ctx_) ggml_free(ctx_);
+}
+
+size_t KvCache::bytes() const { return ggml_backend_buffer_get_size(buf_); }
+
+std::vector<int64_t> KvCache::claim(const int32_t* pos, const int32_t* seq, uint32_t n) {
+  if (n > size() - used_) {
+    throw Error("ERR_CONTEXT_FULL", "the KV cache is full: " + std::to_string(n) + " more positions needed, " +
+                                        std::to_string(size() - used_) + " free of " + std::to_string(size()) +
+                                        "; free sequences or create the context with a larger size");
+  }
+  std::vector<int64_t> out;
+  out.reserve(n);
+  for (uint32_t i = 0; i < size() && out.size() < n; ++i) {
+    if (!cells_[i].empty()) continue;
+    const size_t t = out.size();
+    cells_[i].pos = pos[t];
+    cells_[i].seqs.set(seq[t]);
+    out.push_back(i);
+  }
+  used_ += n;
+  return out;
+}
+
+void KvCache::release(const std::vector<int64_t>& cells) {
+  for (int64_t i : cells) {
+    if (!cells_[i].empty()) --used_;
+    cells_[i] = KvCell{};
+  }
+}
+
+uint32_t KvCache::n_kv() const {
+  uint32_t last = 0;
+  for (uint32_t i = size(); i > 0; --i) {
+    if (!cells_[i - 1].empty()) { last = i; break; }
+  }
+  const uint32_t pad = 256;
+  return std::min(size(), std::max(pad, (last + pad - 1) / pad * pad));
+}
+
+int32_t KvCache::seq_pos_max(int32_t seq) const {
+  int32_t m = -1;
+  for (const auto& c : cells_) if (c.seqs.test(seq)) m = std::max(m, c.pos);
+  return m;
+}
+
+void KvCache::seq_rm(int32_t seq, int32_t p0, int32_t p1) {
+  for (auto& c : cells_) {
+    if (!c.seqs.test(seq) || c.pos < p0 || (p1 >= 0 && c.pos >= p1)) continue;
+    c.seqs.reset(seq);
+    if (c.empty()) { c.pos = -1; --used_; }
+  }
+}
+
+void KvCache::seq_cp(int32_t src, int32_t dst, int32_t p0, int32_t p1) {
+  if (src == dst) return;
+  seq_rm(dst, p0, p1);  // dst becomes a copy of src over the range, not a mix of both
+  for (auto& c : cells_) {
+    if (c.seqs.test(src) && c.pos >= p0 && (p1 < 0 || c.pos < p1)) c.seqs.set(dst);
+  }
+}
+
+void KvCache::clear() {
+  for (auto& c : cells_) c = KvCell{};
+  used_ = 0;
+}
+
+}  // namespace potron

@@ -1,0 +1,56 @@
+// The KV cache shared by all sequences of a context. Each cell holds one position's keys and
+// values for every layer and the set of sequences that see it, so copying a sequence (prefix
+// reuse) only adds a sequence to cells, never copies tensor data.
+#pragma once
+#include <bitset>
+#include <cstdint>
+#include <vector>
+
+#include "ggml-backend.h"
+#include "ggml.h"
+#include "hparams.h"
+
+namespace potron {
+
+constexpr uint32_t kMaxSeq = 256;
+
+struct KvCell {
+  int32_t pos = -1;
+  std::bitset<kMaxSeq> seqs;
+  bool empty() const { return seqs.none(); }
+};
+
+class KvCache {
+ public:
+  KvCache(const GemmaHParams& hp, uint32_t size, ggml_type type, ggml_backend_t backend);
+  ~KvCache();
+  KvCache(const KvCache&) = delete;
+  KvCache& operator=(const KvCache&) = delete;
+
+  uint32_t size() const { return static_cast<uint32_t>(cells_.size()); }
+  uint32_t used() const { return used_; }
+  const KvCell& cell(uint32_t i) const { return cells_[i]; }
+  ggml_tensor* k(uint32_t il) const { return k_[il]; }   // [head_dim*n_head_kv, size]
+  ggml_tensor* v(uint32_t il) const { return v_[il]; }   // [head_dim*n_head_kv, size]
+  size_t bytes() const;
+
+  // Claims n free cells (lowest first) for tokens at (pos[i], seq[i]); throws when full.
+  std::vector<int64_t> claim(const int32_t* pos, const int32_t* seq, uint32_t n);
+  void release(const std::vector<int64_t>& cells);  // undo a claim (aborted decode)
+  // Cells [0, n_kv) cover every used cell; padded so graph shapes change rarely.
+  uint32_t n_kv() const;
+  int32_t seq_pos_max(int32_t seq) const;  // -1 when the sequence is empty
+
+  void seq_rm(int32_t seq, int32_t p0, int32_t p1);                 // [p0, p1), p1 < 0: to the end
+  void seq_cp(int32_t src, int32_t dst, int32_t p0, int32_t p1);
+  void clear();
+
+ private:
+  std::vector<KvCell> cells_;
+  uint32_t used_ = 0;
+  std::vector<ggml_tensor*> k_, v_;
+  ggml_context* ctx_ = nullptr;
+  ggml_backend_buffer_t buf_ = nullptr;
+};
+
+}  // namespace potron

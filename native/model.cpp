@@ -1,0 +1,106 @@
+#include "model.h"
+
+#include <map>
+
+#include "backend.h"
+#include "errors.h"
+
+namespace potron {
+
+static std::string shape_str(const int64_t* ne, int n) {
+  std::string s = "[";
+  for (int i = 0; i < n; ++i) s += (i ? ", " : "") + std::to_string(ne[i]);
+  return s + "]";
+}
+
+Model::Model(const std::string& path) : gguf_(std::make_unique<GgufFile>(path)), hp_(GemmaHParams::from_gguf(*gguf_)) {
+  const size_t n_weights = gguf_->tensors().size();
+  ggml_init_params params{ggml_tensor_overhead() * (n_weights + 1), nullptr, /*no_alloc=*/true};
+  ctx_ = ggml_init(params);
+  if (!ctx_) throw Error("ERR_NO_MEMORY", "could not allocate tensor metadata");
+
+  const int64_t E = hp_.n_embd, D = hp_.head_dim, H = hp_.n_head, HKV = hp_.n_head_kv;
+  const GgufTensorInfo* te = gguf_->tensor("token_embd.weight");
+  if (!te) throw bad_file(path, "missing tensor 'token_embd.weight'");
+  hp_.n_vocab = static_cast<uint32_t>(te->ne[1]);
+  const int64_t V = hp_.n_vocab;
+
+  tok_embd = weight("token_embd.weight", {E, V});
+  output_norm = weight("output_norm.weight", {E});
+  output = weight("output.weight", {E, V}, false);
+  hp_.tied_output = output == nullptr;
+  if (!output) output = tok_embd;
+
+  layers.resize(hp_.n_layer);
+  for (uint32_t il = 0; il < hp_.n_layer; ++il) {
+    GemmaLayer& l = layers[il];
+    const std::string p = "blk." + std::to_string(il) + ".";
+    const int64_t F = hp_.n_ff[il];
+    l.attn_norm = weight(p + "attn_norm.weight", {E});
+    l.wq = weight(p + "attn_q.weight", {E, H * D});
+    l.wk = weight(p + "attn_k.weight", {E, HKV * D});
+    l.wv = weight(p + "attn_v.weight", {E, HKV * D});
+    l.wo = weight(p + "attn_output.weight", {H * D, E});
+    l.q_norm = hp_.has_qk_norm ? weight(p + "attn_q_norm.weight", {D}) : nullptr;
+    l.k_norm = hp_.has_qk_norm ? weight(p + "attn_k_norm.weight", {D}) : nullptr;
+    l.post_attn_norm = hp_.has_post_norms ? weight(p + "post_attention_norm.weight", {E}) : nullptr;
+    l.ffn_norm = weight(p + "ffn_norm.weight", {E});
+    l.ffn_gate = weight(p + "ffn_gate.weight", {E, F});
+    l.ffn_up = weight(p + "ffn_up.weight", {E, F});
+    l.ffn_down = weight(p + "ffn_down.weight", {F, E});
+    l.post_ffw_norm = hp_.has_post_norms ? weight(p + "post_ffw_norm.weight", {E}) : nullptr;
+  }
+
+  // Weights stay in the mapping: a CPU buffer over the whole file, tensors placed at their offsets.
+  const MappedFile& mf = *gguf_->file();
+  size_t max_tensor = 0;
+  for (const auto& t : gguf_->tensors()) max_tensor = std::max<size_t>(max_tensor, t.nbytes);
+  buf_ = ggml_backend_dev_buffer_from_host_ptr(cpu_device(), const_cast<uint8_t*>(mf.data()), mf.size(), max_tensor);
+  if (!buf_) throw Error("ERR_NO_MEMORY", "could not map the weights into a ggml buffer");
+  ggml_backend_buffer_set_usage(buf_, GGML_BACKEND_BUFFER_USAGE_WEIGHTS);
+  for (ggml_tensor* t = ggml_get_first_tensor(ctx_); t; t = ggml_get_next_tensor(ctx_, t)) {
+    const GgufTensorInfo* info = gguf_->tensor(ggml_get_name(t));
+    ggml_status st = ggml_backend_tensor_alloc(buf_, t, const_cast<uint8_t*>(gguf_->data_base() + info->offset));
+    if (st != GGML_STATUS_SUCCESS) throw Error("ERR_NO_MEMORY", "could not place tensor " + info->name);
+    weight_bytes_ += info->nbytes;
+  }
+}
+
+Model::~Model() {
+  if (buf_) ggml_backend_buffer_free(buf_);
+  if (ctx_) ggml_free(ctx_);
+}
+
+ggml_tensor* Model::weight(const std::string& name, std::vector<int64_t> shape, bool required) {
+  const GgufTensorInfo* info = gguf_->tensor(name);
+  if (!info) {
+    if (required) throw bad_file(gguf_->path(), "missing tensor '" + name + "'");
+    return nullptr;
+  }
+  int64_t want[4] = {1, 1, 1, 1};
+  for (size_t i = 0; i < shape.size(); ++i) want[i] = shape[i];
+  for (int i = 0; i < 4; ++i) {
+    if (info->ne[i] != want[i]) {
+      throw bad_file(gguf_->path(), "tensor '" + name + "' has shape " + shape_str(info->ne, info->n_dims) + ", expected " +
+                                        shape_str(want, static_cast<int>(shape.size())));
+    }
+  }
+  // Norm weights are applied with ggml_mul on F32 activations: only F32 is sensible for them.
+  if (shape.size() == 1 && info->type != GGML_TYPE_F32) {
+    throw bad_file(gguf_->path(), "tensor '" + name + "' must be F32");
+  }
+  ggml_tensor* t = ggml_new_tensor(ctx_, static_cast<ggml_type>(info->type), static_cast<int>(shape.size()), want);
+  ggml_set_name(t, name.c_str());
+  return t;
+}
+
+std::string Model::weight_type() const {
+  std::map<uint32_t, uint64_t> bytes;
+  for (const auto& t : gguf_->tensors()) bytes[t.type] += t.nbytes;
+  uint32_t best = 0;
+  uint64_t most = 0;
+  for (auto& [type, n] : bytes) if (n > most) { most = n; best = type; }
+  return ggml_type_name(static_cast<ggml_type>(best));
+}
+
+}  // namespace potron

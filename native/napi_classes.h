@@ -1,0 +1,49 @@
+// The JS-visible objects: NativeModel and NativeContext (typed in src/runtime/addon.d.ts).
+#pragma once
+#include <napi.h>
+
+#include <memory>
+
+#include "context.h"
+#include "model.h"
+
+namespace potron {
+
+class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  static Napi::Object NewInstance(Napi::Env env, std::shared_ptr<Model> model);
+  explicit ModelWrap(const Napi::CallbackInfo& info);
+
+ private:
+  Napi::Value Info(const Napi::CallbackInfo& info);
+  Napi::Value Metadata(const Napi::CallbackInfo& info);
+  Napi::Value CreateContext(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  const std::shared_ptr<Model>& live(Napi::Env env) const;
+
+  std::shared_ptr<Model> model_;  // contexts hold their own reference, so close() is safe
+};
+
+class ContextWrap : public Napi::ObjectWrap<ContextWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  static Napi::Object NewInstance(Napi::Env env, std::unique_ptr<Context> ctx);
+  explicit ContextWrap(const Napi::CallbackInfo& info);
+
+ private:
+  Napi::Value Decode(const Napi::CallbackInfo& info);
+  Napi::Value Abort(const Napi::CallbackInfo& info);
+  Napi::Value SeqRemove(const Napi::CallbackInfo& info);
+  Napi::Value SeqCopy(const Napi::CallbackInfo& info);
+  Napi::Value SeqPosMax(const Napi::CallbackInfo& info);
+  Napi::Value Clear(const Napi::CallbackInfo& info);
+  Napi::Value State(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  Context& idle(Napi::Env env);  // open and not decoding, or throws
+
+  std::unique_ptr<Context> ctx_;
+  bool busy_ = false;
+};
+
+}  // namespace potron

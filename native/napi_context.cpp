@@ -1,0 +1,143 @@
+#include <cstring>
+
+#include "napi_classes.h"
+#include "napi_util.h"
+
+namespace potron {
+
+Napi::Function ContextWrap::Define(Napi::Env env) {
+  return DefineClass(env, "NativeContext",
+                     {InstanceMethod<&ContextWrap::Decode>("decode"), InstanceMethod<&ContextWrap::Abort>("abort"),
+                      InstanceMethod<&ContextWrap::SeqRemove>("seqRemove"), InstanceMethod<&ContextWrap::SeqCopy>("seqCopy"),
+                      InstanceMethod<&ContextWrap::SeqPosMax>("seqPosMax"), InstanceMethod<&ContextWrap::Clear>("clear"),
+                      InstanceMethod<&ContextWrap::State>("state"), InstanceMethod<&ContextWrap::Close>("close")});
+}
+
+Napi::Object ContextWrap::NewInstance(Napi::Env env, std::unique_ptr<Context> ctx) {
+  auto* holder = new std::unique_ptr<Context>(std::move(ctx));
+  return env.GetInstanceData<AddonData>()->context_ctor.New({Napi::External<std::unique_ptr<Context>>::New(env, holder)});
+}
+
+ContextWrap::ContextWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ContextWrap>(info) {
+  if (info.Length() != 1 || !info[0].IsExternal()) throw_js(info.Env(), "ERR_INVALID_ARG", "use model.createContext()");
+  auto* holder = info[0].As<Napi::External<std::unique_ptr<Context>>>().Data();
+  ctx_ = std::move(*holder);
+  delete holder;
+}
+
+Context& ContextWrap::idle(Napi::Env env) {
+  if (!ctx_) throw_js(env, "ERR_CLOSED", "the context is closed");
+  if (busy_) throw_js(env, "ERR_BUSY", "a decode is running on this context; await it first");
+  return *ctx_;
+}
+
+template <typename T>
+static std::vector<T> typed_arg(const Napi::CallbackInfo& info, size_t i, napi_typedarray_type kind, const char* name) {
+  if (i >= info.Length() || !info[i].IsTypedArray() || info[i].As<Napi::TypedArray>().TypedArrayType() != kind) {
+    throw_js(info.Env(), "ERR_INVALID_ARG", std::string(name) + " must be a " +
+                                                (kind == napi_int32_array ? "Int32Array" : "Uint8Array"));
+  }
+  auto ta = info[i].As<Napi::TypedArrayOf<T>>();
+  return std::vector<T>(ta.Data(), ta.Data() + ta.ElementLength());
+}
+
+static int32_t int_arg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (i >= info.Length() || !info[i].IsNumber()) throw_js(info.Env(), "ERR_INVALID_ARG", std::string(name) + " must be an integer");
+  double d = info[i].As<Napi::Number>().DoubleValue();
+  if (d != static_cast<double>(static_cast<int32_t>(d))) throw_js(info.Env(), "ERR_INVALID_ARG", std::string(name) + " must be a 32-bit integer");
+  return static_cast<int32_t>(d);
+}
+
+// decode(tokens: Int32Array, pos: Int32Array, seq: Int32Array, output: Uint8Array): Promise<Float32Array>
+Napi::Value ContextWrap::Decode(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Context& ctx = idle(env);
+  auto batch = std::make_shared<Batch>();
+  batch->tokens = typed_arg<int32_t>(info, 0, napi_int32_array, "tokens");
+  batch->pos = typed_arg<int32_t>(info, 1, napi_int32_array, "positions");
+  batch->seq = typed_arg<int32_t>(info, 2, napi_int32_array, "sequence ids");
+  batch->output = typed_arg<uint8_t>(info, 3, napi_uint8_array, "output flags");
+  auto logits = std::make_shared<std::vector<float>>();
+  Context* raw = &ctx;
+  busy_ = true;
+  ctx.reset_abort();
+  // The wrapper stays alive while the worker holds a reference to its JS object.
+  Napi::ObjectReference self = Napi::Persistent(Value());
+  auto self_ref = std::make_shared<Napi::ObjectReference>(std::move(self));
+  auto* w = new PromiseWorker(
+      env, [raw, batch, logits] { *logits = raw->decode(*batch); },
+      [logits](Napi::Env env) -> Napi::Value {
+        // Hand the vector's storage to JS: the Float32Array views it without a copy.
+        auto* owned = new std::vector<float>(std::move(*logits));
+        Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(
+            env, owned->data(), owned->size() * sizeof(float),
+            [](Napi::Env, void*, std::vector<float>* v) { delete v; }, owned);
+        return Napi::Float32Array::New(env, owned->size(), ab, 0);
+      },
+      [this, self_ref] {
+        busy_ = false;
+        self_ref->Reset();
+      });
+  w->Queue();
+  return w->promise();
+}
+
+Napi::Value ContextWrap::Abort(const Napi::CallbackInfo& info) {
+  if (ctx_) ctx_->request_abort();
+  return info.Env().Undefined();
+}
+
+// seqRemove(seq, p0, p1): drops positions [p0, p1) of seq; p1 < 0 means to the end.
+Napi::Value ContextWrap::SeqRemove(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Context& ctx = idle(env);
+  guarded(env, [&] { ctx.seq_rm(int_arg(info, 0, "seq"), int_arg(info, 1, "p0"), int_arg(info, 2, "p1")); });
+  return env.Undefined();
+}
+
+// seqCopy(src, dst, p0, p1): dst sees src's cached positions [p0, p1) (shared cells, no copy).
+Napi::Value ContextWrap::SeqCopy(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Context& ctx = idle(env);
+  guarded(env, [&] {
+    ctx.seq_cp(int_arg(info, 0, "src"), int_arg(info, 1, "dst"), int_arg(info, 2, "p0"), int_arg(info, 3, "p1"));
+  });
+  return env.Undefined();
+}
+
+Napi::Value ContextWrap::SeqPosMax(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!ctx_) throw_js(env, "ERR_CLOSED", "the context is closed");
+  return Napi::Number::New(env, guarded(env, [&] { return ctx_->seq_pos_max(int_arg(info, 0, "seq")); }));
+}
+
+Napi::Value ContextWrap::Clear(const Napi::CallbackInfo& info) {
+  idle(info.Env()).clear();
+  return info.Env().Undefined();
+}
+
+Napi::Value ContextWrap::State(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!ctx_) throw_js(env, "ERR_CLOSED", "the context is closed");
+  const ContextParams& p = ctx_->params();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("nCtx", p.n_ctx);
+  o.Set("nSeqMax", p.n_seq_max);
+  o.Set("nUbatch", p.n_ubatch);
+  o.Set("threads", p.n_threads);
+  o.Set("kvType", p.kv_type == GGML_TYPE_F16 ? "f16" : "f32");
+  o.Set("flashAttn", p.flash_attn);
+  o.Set("kvUsed", ctx_->kv().used());
+  o.Set("kvBytes", static_cast<double>(ctx_->kv().bytes()));
+  o.Set("busy", busy_);
+  return o;
+}
+
+Napi::Value ContextWrap::Close(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (busy_) throw_js(env, "ERR_BUSY", "a decode is running on this context; await it before closing");
+  ctx_.reset();
+  return env.Undefined();
+}
+
+}  // namespace potron
