@@ -134,13 +134,13 @@ Napi::Value ModelWrap::CreateContext(const Napi::CallbackInfo& info) {
   p.n_seq_max = opt_u32(o, "nSeqMax", p.n_seq_max);
   p.n_ubatch = opt_u32(o, "nUbatch", p.n_ubatch);
   p.n_threads = static_cast<int>(opt_u32(o, "threads", 0));
-  if (o.Has("kvType")) {
+  if (!o.Get("kvType").IsUndefined()) {
     std::string t = o.Get("kvType").ToString();
     if (t == "f16") p.kv_type = GGML_TYPE_F16;
     else if (t == "f32") p.kv_type = GGML_TYPE_F32;
     else throw_js(env, "ERR_INVALID_ARG", "kvType must be 'f16' or 'f32', not '" + t + "'");
   }
-  if (o.Has("flashAttn")) p.flash_attn = o.Get("flashAttn").ToBoolean();
+  if (!o.Get("flashAttn").IsUndefined()) p.flash_attn = o.Get("flashAttn").ToBoolean();
 
   auto result = std::make_shared<std::unique_ptr<Context>>();
   auto* w = new PromiseWorker(

@@ -1,0 +1,123 @@
+import { parseArgs } from 'node:util';
+
+import { Batch, Model, type Context } from '../runtime/index.js';
+import { boolOption, intOption, kvTypeOption, requireOption } from './args.js';
+
+export const benchUsage = `predict-otron bench --model FILE [--threads N] [--prompt 512] [--gen 128] [--reps 3] [--kv-type f16|f32] [--flash-attn on|off] [--json]
+  Measures prefill and decode tokens/s the way llama-bench does (pp: one prompt from an empty
+  cache; tg: single-token steps from an empty cache), and the process's peak RSS.`;
+
+export interface BenchResult {
+  model: string;
+  arch: string;
+  weight_type: string;
+  threads: number;
+  n_prompt: number;
+  n_gen: number;
+  reps: number;
+  prefill_tokens_per_s: number;
+  decode_tokens_per_s: number;
+  prefill_runs: number[];
+  decode_runs: number[];
+  peak_rss_bytes: number;
+}
+
+function randomTokens(n: number, nVocab: number, seed: number): number[] {
+  // xorshift: the same tokens on every run
+  let x = seed || 1;
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out.push((x >>> 0) % nVocab);
+  }
+  return out;
+}
+
+async function prefill(ctx: Context, tokens: number[]): Promise<number> {
+  ctx.clear();
+  const batch = new Batch().addSequence(tokens, 0, 0, true);
+  const t0 = process.hrtime.bigint();
+  await ctx.decode(batch);
+  return Number(process.hrtime.bigint() - t0) / 1e9;
+}
+
+async function generate(ctx: Context, tokens: number[]): Promise<number> {
+  ctx.clear();
+  const batch = new Batch();
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < tokens.length; i++) {
+    batch.clear().add(tokens[i]!, i, 0, true);
+    await ctx.decode(batch);
+  }
+  return Number(process.hrtime.bigint() - t0) / 1e9;
+}
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+export async function benchCommand(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      model: { type: 'string' },
+      threads: { type: 'string' },
+      prompt: { type: 'string' },
+      gen: { type: 'string' },
+      reps: { type: 'string' },
+      'kv-type': { type: 'string' },
+      'flash-attn': { type: 'string' },
+      json: { type: 'boolean' },
+    },
+    strict: true,
+  });
+  const modelPath = requireOption(values.model, 'model');
+  const nPrompt = intOption(values.prompt, 'prompt', 512)!;
+  const nGen = intOption(values.gen, 'gen', 128)!;
+  const reps = intOption(values.reps, 'reps', 3)!;
+  const model = await Model.open(modelPath, { threads: intOption(values.threads, 'threads', undefined) });
+  try {
+    const V = model.info.nVocab;
+    const ctx = await model.createContext({
+      nCtx: nPrompt + nGen,
+      nSeqMax: 1,
+      kvType: kvTypeOption(values['kv-type']),
+      flashAttn: boolOption(values['flash-attn'], 'flash-attn'),
+    });
+    const promptTokens = randomTokens(nPrompt, V, 42);
+    const genTokens = randomTokens(nGen, V, 7);
+    // warm-up, as llama-bench does: pages the weights in and sizes the compute buffers
+    await prefill(ctx, promptTokens.slice(0, Math.min(nPrompt, 32)));
+    await generate(ctx, genTokens.slice(0, 1));
+    const prefillRuns: number[] = [];
+    const decodeRuns: number[] = [];
+    for (let r = 0; r < reps; r++) prefillRuns.push(nPrompt / (await prefill(ctx, promptTokens)));
+    for (let r = 0; r < reps; r++) decodeRuns.push(nGen / (await generate(ctx, genTokens)));
+    const result: BenchResult = {
+      model: modelPath,
+      arch: model.info.arch,
+      weight_type: model.info.weightType,
+      threads: ctx.state().threads,
+      n_prompt: nPrompt,
+      n_gen: nGen,
+      reps,
+      prefill_tokens_per_s: mean(prefillRuns),
+      decode_tokens_per_s: mean(decodeRuns),
+      prefill_runs: prefillRuns,
+      decode_runs: decodeRuns,
+      peak_rss_bytes: process.resourceUsage().maxRSS * 1024,
+    };
+    if (values.json) {
+      process.stdout.write(JSON.stringify(result) + '\n');
+    } else {
+      process.stdout.write(
+        `${result.arch} ${result.weight_type} threads=${result.threads}\n` +
+          `  prefill pp${nPrompt}: ${result.prefill_tokens_per_s.toFixed(1)} tokens/s\n` +
+          `  decode  tg${nGen}: ${result.decode_tokens_per_s.toFixed(1)} tokens/s\n` +
+          `  peak RSS: ${(result.peak_rss_bytes / 2 ** 20).toFixed(0)} MiB\n`,
+      );
+    }
+  } finally {
+    await model.close();
+  }
+}

@@ -1,0 +1,50 @@
+import { parseArgs } from 'node:util';
+
+import { Batch, Model } from '../runtime/index.js';
+import { boolOption, intOption, kvTypeOption, requireOption, UsageError } from './args.js';
+
+export const logitsUsage = `predict-otron logits --model FILE --tokens 2,17,... [--threads N] [--kv-type f16|f32] [--flash-attn on|off]
+  Prints {"n_vocab":V,"logits":[[...],...]}: the next-token logits after every position.`;
+
+export async function logitsCommand(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      model: { type: 'string' },
+      tokens: { type: 'string' },
+      threads: { type: 'string' },
+      'kv-type': { type: 'string' },
+      'flash-attn': { type: 'string' },
+    },
+    strict: true,
+  });
+  const modelPath = requireOption(values.model, 'model');
+  const tokenText = requireOption(values.tokens, 'tokens');
+  const tokens = tokenText.split(',').map((s) => {
+    const t = Number(s.trim());
+    if (s.trim() === '' || !Number.isInteger(t) || t < 0) throw new UsageError(`--tokens: '${s}' is not a token id`);
+    return t;
+  });
+  const threads = intOption(values.threads, 'threads', undefined);
+  const model = await Model.open(modelPath, { threads });
+  try {
+    const ctx = await model.createContext({
+      nCtx: Math.max(tokens.length, 1),
+      nSeqMax: 1,
+      kvType: kvTypeOption(values['kv-type']),
+      flashAttn: boolOption(values['flash-attn'], 'flash-attn'),
+    });
+    const batch = new Batch();
+    tokens.forEach((t, i) => batch.add(t, i, 0, true));
+    const logits = await ctx.decode(batch);
+    const V = model.info.nVocab;
+    // Streamed row by row: the whole answer can be hundreds of MB for a 262k vocabulary.
+    process.stdout.write(`{"n_vocab":${V},"logits":[`);
+    for (let r = 0; r < logits.rows; r++) {
+      process.stdout.write((r ? ',' : '') + '[' + Array.from(logits.row(r)).join(',') + ']');
+    }
+    process.stdout.write(']}\n');
+  } finally {
+    await model.close();
+  }
+}

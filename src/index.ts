@@ -1,0 +1,2 @@
+// predict-otron-9000: the native Gemma runtime (more layers to come: engine, server).
+export * from './runtime/index.js';

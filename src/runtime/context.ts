@@ -1,0 +1,100 @@
+import type { NativeContext, NativeContextState } from './addon.js';
+import type { Batch } from './batch.js';
+import { closedError, RuntimeError } from './errors.js';
+
+export interface DecodeOptions {
+  /** Aborting stops a long prefill between ubatches; decode then rejects with code ERR_ABORTED. */
+  signal?: AbortSignal;
+}
+
+/** Logits of the positions a batch flagged: `rows` x `nVocab`, in batch order. */
+export class Logits {
+  constructor(
+    readonly data: Float32Array,
+    readonly nVocab: number,
+  ) {}
+
+  get rows(): number {
+    return this.data.length / this.nVocab;
+  }
+
+  /** Row i as a view (no copy). */
+  row(i: number): Float32Array {
+    if (!Number.isInteger(i) || i < 0 || i >= this.rows) throw new RangeError(`row ${i} is outside 0..${this.rows - 1}`);
+    return this.data.subarray(i * this.nVocab, (i + 1) * this.nVocab);
+  }
+}
+
+/**
+ * A KV cache shared by several sequences. One decode runs at a time; sequence operations and
+ * close() wait for nothing and throw ERR_BUSY while one runs, except close(), which waits.
+ */
+export class Context {
+  private native: NativeContext | null;
+  private running: Promise<unknown> | null = null;
+
+  /** @internal */
+  constructor(
+    native: NativeContext,
+    readonly nVocab: number,
+    private readonly onClose: (c: Context) => void,
+  ) {
+    this.native = native;
+  }
+
+  get closed(): boolean {
+    return this.native === null;
+  }
+
+  private live(): NativeContext {
+    if (!this.native) throw closedError('context');
+    return this.native;
+  }
+
+  async decode(batch: Batch, options: DecodeOptions = {}): Promise<Logits> {
+    const ctx = this.live();
+    const { signal } = options;
+    if (signal?.aborted) throw new RuntimeError('ERR_ABORTED', 'decode was aborted before it started');
+    const a = batch.arrays();
+    const onAbort = () => ctx.abort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const p = ctx.decode(a.tokens, a.pos, a.seq, a.output);
+    this.running = p;
+    try {
+      return new Logits(await p, this.nVocab);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      if (this.running === p) this.running = null;
+    }
+  }
+
+  seqRemove(seq: number, p0 = 0, p1 = -1): void {
+    this.live().seqRemove(seq, p0, p1);
+  }
+
+  seqCopy(src: number, dst: number, p0 = 0, p1 = -1): void {
+    this.live().seqCopy(src, dst, p0, p1);
+  }
+
+  seqPosMax(seq: number): number {
+    return this.live().seqPosMax(seq);
+  }
+
+  clear(): void {
+    this.live().clear();
+  }
+
+  state(): NativeContextState {
+    return this.live().state();
+  }
+
+  /** Waits for a running decode to finish, then frees the cache. Safe to call twice. */
+  async close(): Promise<void> {
+    if (!this.native) return;
+    while (this.running) await this.running.catch(() => undefined);
+    if (!this.native) return;
+    this.native.close();
+    this.native = null;
+    this.onClose(this);
+  }
+}

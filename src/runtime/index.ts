@@ -1,0 +1,5 @@
+export type * from './addon.js';
+export { Batch } from './batch.js';
+export { Context, Logits, type DecodeOptions } from './context.js';
+export { RuntimeError } from './errors.js';
+export { Model, openModel, physicalCores, type ContextOptions, type OpenModelOptions } from './model.js';

@@ -1,0 +1,20 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { families, modelDir, root, tinyModel, weightTypes } from './helpers/models.js';
+
+// Generates the tiny models the tests use (seconds; deterministic from the seed).
+export default function setup(): void {
+  execFileSync('node', [path.join(root, 'scripts', 'fetch-ggml.mjs')], { stdio: 'inherit' });
+  fs.mkdirSync(modelDir, { recursive: true });
+  for (const family of families) {
+    for (const type of weightTypes) {
+      const out = tinyModel(family, type);
+      if (fs.existsSync(out)) continue;
+      execFileSync('python3', [path.join(root, 'scripts', 'make-tiny-gemma'), '--arch', family, '--preset', 'tiny',
+        '--type', type, '--seed', '1', '--out', out + '.tmp'], { stdio: 'inherit' });
+      fs.renameSync(out + '.tmp', out);
+    }
+  }
+}

@@ -1,0 +1,22 @@
+// Tiny random-weight models for tests, generated once per run by test/global-setup.ts.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const modelDir = path.join(root, 'test', '.models');
+
+export const families = ['gemma', 'gemma2', 'gemma3'] as const;
+export type Family = (typeof families)[number];
+export const weightTypes = ['f32', 'q8_0'] as const;
+export type WeightType = (typeof weightTypes)[number];
+
+export function tinyModel(family: Family, type: WeightType = 'f32'): string {
+  return path.join(modelDir, `${family}-${type}.gguf`);
+}
+
+/** A fixed token sequence longer than the tiny models' sliding window (8). */
+export function testTokens(n: number, nVocab: number, salt = 0): number[] {
+  const out = [2]; // <bos>
+  for (let i = 1; i < n; i++) out.push(6 + ((i * 37 + salt * 101) % (nVocab - 6)));
+  return out;
+}

@@ -1,0 +1,57 @@
+// llama.cpp as the independent implementation, through node-llama-cpp (a devDependency, used
+// here only). It yields probabilities; we compare log-probabilities, which do not depend on
+// the arbitrary constant that logits may carry.
+import { getLlama, type Llama, type LlamaModel } from 'node-llama-cpp';
+
+let llama: Promise<Llama> | undefined;
+const models = new Map<string, Promise<LlamaModel>>();
+
+function getModel(path: string): Promise<LlamaModel> {
+  llama ??= getLlama({ gpu: false, build: 'never', logLevel: 'error' as never });
+  let m = models.get(path);
+  if (!m) {
+    m = llama.then((l) => l.loadModel({ modelPath: path, gpuLayers: 0 }));
+    models.set(path, m);
+  }
+  return m;
+}
+
+export interface OracleOptions {
+  kvType: 'f16' | 'f32';
+  flashAttn: boolean;
+}
+
+/** llama.cpp's next-token log-probabilities after every position of `tokens`. */
+export async function oracleLogprobs(path: string, tokens: number[], V: number, opts: OracleOptions): Promise<Float64Array[]> {
+  const model = await getModel(path);
+  const kv = opts.kvType.toUpperCase() as 'F16' | 'F32';
+  const ctx = await model.createContext({
+    contextSize: Math.max(256, tokens.length),
+    flashAttention: opts.flashAttn,
+    experimentalKvCacheKeyType: kv,
+    experimentalKvCacheValueType: kv,
+    threads: 2,
+    sequences: 1,
+  });
+  try {
+    const seq = ctx.getSequence();
+    const full = { temperature: 1, topK: V, topP: 1, minP: 0 };
+    const res = await seq.controlledEvaluate(tokens.map((t) => [t, { generateNext: { probabilities: true, options: full } }]));
+    return res.map((r, i) => {
+      const probs = r?.next.probabilities;
+      if (!probs || probs.size !== V) throw new Error(`oracle returned no full distribution at position ${i}`);
+      const out = new Float64Array(V);
+      for (const [tok, p] of probs) out[tok] = Math.log(p);
+      return out;
+    });
+  } finally {
+    await ctx.dispose();
+  }
+}
+
+export async function disposeOracle(): Promise<void> {
+  for (const m of models.values()) await (await m).dispose();
+  models.clear();
+  if (llama) await (await llama).dispose();
+  llama = undefined;
+}
