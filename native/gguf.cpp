@@ -208,7 +208,7 @@ GgufFile::GgufFile(const std::string& path) : file_(std::make_shared<MappedFile>
     unsigned __int128 bytes = ggml_row_size(type, t.ne[0]);
     for (int d = 1; d < 4; ++d) {
       bytes *= static_cast<unsigned __int128>(t.ne[d]);
-      if (bytes > file_->size()) throw bad_file(path, "tensor '" + t.name + "' is larger than the file");
+      if (bytes > file_->size()) throw bad_file(path, "tensor '" + t.name + "' is larger than the whole file (truncated or corrupted)");
     }
     t.nbytes = static_cast<uint64_t>(bytes);
     tensor_index_[t.name] = tensors_.size();
@@ -216,7 +216,7 @@ GgufFile::GgufFile(const std::string& path) : file_(std::make_shared<MappedFile>
   }
 
   data_offset_ = (c.offset() + alignment - 1) / alignment * alignment;
-  if (data_offset_ > file_->size()) throw bad_file(path, "truncated: no room for the tensor data");
+  if (!tensors_.empty() && data_offset_ > file_->size()) throw bad_file(path, "truncated: no room for the tensor data");
   const uint64_t data_size = file_->size() - data_offset_;
   for (const auto& t : tensors_) {
     if (t.offset > data_size || t.nbytes > data_size - t.offset) {

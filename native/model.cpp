@@ -7,6 +7,18 @@
 
 namespace potron {
 
+static bool matmul_type(ggml_type t) {
+  switch (t) {
+    case GGML_TYPE_F32: case GGML_TYPE_F16: case GGML_TYPE_BF16:
+    case GGML_TYPE_Q4_0: case GGML_TYPE_Q4_1: case GGML_TYPE_Q5_0: case GGML_TYPE_Q5_1: case GGML_TYPE_Q8_0:
+    case GGML_TYPE_Q2_K: case GGML_TYPE_Q3_K: case GGML_TYPE_Q4_K: case GGML_TYPE_Q5_K: case GGML_TYPE_Q6_K:
+    case GGML_TYPE_IQ4_NL: case GGML_TYPE_IQ4_XS:
+      return true;
+    default:
+      return false;
+  }
+}
+
 static std::string shape_str(const int64_t* ne, int n) {
   std::string s = "[";
   for (int i = 0; i < n; ++i) s += (i ? ", " : "") + std::to_string(ne[i]);
@@ -88,6 +100,12 @@ ggml_tensor* Model::weight(const std::string& name, std::vector<int64_t> shape, 
   // Norm weights are applied with ggml_mul on F32 activations: only F32 is sensible for them.
   if (shape.size() == 1 && info->type != GGML_TYPE_F32) {
     throw bad_file(gguf_->path(), "tensor '" + name + "' must be F32");
+  }
+  // Matrices feed ggml_mul_mat / ggml_get_rows, which abort the process on types they cannot
+  // run (integer tensors, say); a hostile file must get an error instead.
+  if (shape.size() == 2 && !matmul_type(static_cast<ggml_type>(info->type))) {
+    throw bad_file(gguf_->path(), "tensor '" + name + "' has type " + ggml_type_name(static_cast<ggml_type>(info->type)) +
+                                      ", which the runtime cannot multiply");
   }
   ggml_tensor* t = ggml_new_tensor(ctx_, static_cast<ggml_type>(info->type), static_cast<int>(shape.size()), want);
   ggml_set_name(t, name.c_str());

@@ -1,0 +1,116 @@
+// Model and context lifecycle: info and metadata, abort, close while decoding, use after close.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { Batch, Model } from '../src/runtime/index.js';
+import { testTokens, tinyModel } from './helpers/models.js';
+
+describe('model info', () => {
+  it.each([
+    ['gemma', { hasPostNorms: false, hasQkNorm: false, slidingWindow: 0, layerIsSwa: [false, false], attnSoftcap: 0 }],
+    ['gemma2', { hasPostNorms: true, hasQkNorm: false, slidingWindow: 8, layerIsSwa: [true, false, true, false], attnSoftcap: 1.5, finalSoftcap: 2 }],
+    ['gemma3', { hasPostNorms: true, hasQkNorm: true, slidingWindow: 8, layerIsSwa: [true, true, true, true, true, false], ropeBase: 1e6, ropeBaseSwa: 1e4 }],
+  ] as const)('%s hyper-parameters', async (family, expected) => {
+    const m = await Model.open(tinyModel(family));
+    expect(m.info.arch).toBe(family);
+    expect(m.info.nVocab).toBe(384);
+    expect(m.info.nCtxTrain).toBe(512);
+    expect(m.info.weightType).toBe('f32');
+    expect(m.info.hparams).toMatchObject({ nEmbd: 64, headDim: 16, queryPreAttnScalar: 16, embdScale: 8, tiedOutput: true, ...expected });
+    await m.close();
+  });
+
+  it('exposes all GGUF metadata, tokenizer arrays and chat template included', async () => {
+    const m = await Model.open(tinyModel('gemma3', 'q8_0'));
+    const md = m.metadata();
+    expect(md['general.architecture']).toBe('gemma3');
+    expect(md['gemma3.attention.sliding_window']).toBe(8);
+    const tokens = md['tokenizer.ggml.tokens'] as string[];
+    expect(tokens).toHaveLength(384);
+    expect(tokens.slice(0, 3)).toEqual(['<pad>', '<eos>', '<bos>']);
+    expect(md['tokenizer.ggml.scores']).toBeInstanceOf(Float32Array);
+    expect(md['tokenizer.ggml.token_type']).toBeInstanceOf(Int32Array);
+    expect(md['tokenizer.ggml.add_bos_token']).toBe(true);
+    expect(md['tokenizer.chat_template']).toMatch(/<start_of_turn>/);
+    expect(m.info.weightType).toBe('q8_0');
+    await m.close();
+  });
+});
+
+describe('lifecycle', () => {
+  let model: Model;
+  beforeAll(async () => {
+    model = await Model.open(tinyModel('gemma3'));
+  });
+  afterAll(() => model.close());
+
+  const longBatch = () => new Batch().addSequence(testTokens(1500, 384, 1), 0, 0, true);
+
+  it('abort stops a long prefill between ubatches and leaves the cache as it was', async () => {
+    const ctx = await model.createContext({ nCtx: 2048, nUbatch: 1 });
+    await ctx.decode(new Batch().addSequence([2, 9], 0, 1, false));
+    const controller = new AbortController();
+    const started = Date.now();
+    const p = ctx.decode(longBatch(), { signal: controller.signal });
+    setTimeout(() => controller.abort(), 30);
+    await expect(p).rejects.toMatchObject({ code: 'ERR_ABORTED' });
+    expect(Date.now() - started).toBeLessThan(60_000);
+    expect(ctx.state().kvUsed).toBe(2);
+    expect(ctx.seqPosMax(0)).toBe(-1);
+    // the context still works
+    const l = await ctx.decode(new Batch().addSequence([2, 5, 6], 0, 0, true));
+    expect(l.rows).toBe(1);
+    await ctx.close();
+  });
+
+  it('an already-aborted signal never starts the decode', async () => {
+    const ctx = await model.createContext({ nCtx: 64 });
+    await expect(ctx.decode(new Batch().add(2, 0, 0, true), { signal: AbortSignal.abort() })).rejects.toMatchObject({
+      code: 'ERR_ABORTED',
+    });
+    expect(ctx.state().kvUsed).toBe(0);
+    await ctx.close();
+  });
+
+  it('sequence operations during a decode throw ERR_BUSY; close waits for the decode', async () => {
+    const ctx = await model.createContext({ nCtx: 2048, nUbatch: 64 });
+    const p = ctx.decode(longBatch());
+    expect(() => ctx.seqRemove(0)).toThrow(expect.objectContaining({ code: 'ERR_BUSY' }));
+    expect(ctx.state().busy).toBe(true);
+    await ctx.close();
+    const logits = await p; // finished normally, before close freed the cache
+    expect(logits.rows).toBe(1);
+    expect(Number.isFinite(logits.row(0)[0])).toBe(true);
+    expect(ctx.closed).toBe(true);
+    expect(() => ctx.state()).toThrow(expect.objectContaining({ code: 'ERR_CLOSED' }));
+    await expect(ctx.decode(new Batch().add(2, 0, 0))).rejects.toMatchObject({ code: 'ERR_CLOSED' });
+    await ctx.close(); // twice is fine
+  });
+
+  it('closing the model waits for its contexts and closes them', async () => {
+    const m = await Model.open(tinyModel('gemma2'));
+    const ctx = await m.createContext({ nCtx: 2048, nUbatch: 64 });
+    const p = ctx.decode(longBatch());
+    await m.close();
+    await expect(p).resolves.toBeDefined();
+    expect(ctx.closed).toBe(true);
+    expect(() => m.metadata()).toThrow(expect.objectContaining({ code: 'ERR_CLOSED' }));
+    await expect(m.createContext()).rejects.toMatchObject({ code: 'ERR_CLOSED' });
+  });
+
+  it('rejects bad context options', async () => {
+    await expect(model.createContext({ nSeqMax: 1000 })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG' });
+    await expect(model.createContext({ kvType: 'q4' as never })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG' });
+    await expect(model.createContext({ nCtx: -1 })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG' });
+  });
+
+  it('runs decodes of two contexts at the same time', async () => {
+    const [a, b] = await Promise.all([model.createContext({ nCtx: 64 }), model.createContext({ nCtx: 64 })]);
+    const tokens = testTokens(20, 384, 3);
+    const [la, lb] = await Promise.all([
+      a.decode(new Batch().addSequence(tokens, 0, 0, true)),
+      b.decode(new Batch().addSequence(tokens, 0, 0, true)),
+    ]);
+    expect(Array.from(la.row(0))).toEqual(Array.from(lb.row(0)));
+    await Promise.all([a.close(), b.close()]);
+  });
+});
