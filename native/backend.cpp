@@ -34,22 +34,36 @@ ggml_backend_dev_t cpu_device() {
   return dev;
 }
 
-ggml_backend_t new_cpu_backend(int n_threads) {
-  ggml_backend_dev_t dev = cpu_device();
-  ggml_backend_t be = ggml_backend_dev_init(dev, nullptr);
-  if (!be) throw Error("ERR_NO_BACKEND", "could not start the ggml CPU backend");
-  ggml_backend_reg_t reg = ggml_backend_dev_backend_reg(dev);
-  auto set_threads = reinterpret_cast<ggml_backend_set_n_threads_t>(
-      ggml_backend_reg_get_proc_address(reg, "ggml_backend_set_n_threads"));
-  if (set_threads) set_threads(be, n_threads);
-  return be;
+// Functions of the CPU backend are looked up through its registry: in prebuilds the backend
+// is a shared library chosen at run time, so they cannot be linked directly.
+template <typename Fn>
+static Fn cpu_proc(const char* name) {
+  return reinterpret_cast<Fn>(ggml_backend_reg_get_proc_address(ggml_backend_dev_backend_reg(cpu_device()), name));
 }
 
-void set_abort_callback(ggml_backend_t backend, ggml_abort_callback cb, void* data) {
-  ggml_backend_reg_t reg = ggml_backend_dev_backend_reg(ggml_backend_get_device(backend));
-  using fn_t = void (*)(ggml_backend_t, ggml_abort_callback, void*);
-  auto fn = reinterpret_cast<fn_t>(ggml_backend_reg_get_proc_address(reg, "ggml_backend_set_abort_callback"));
-  if (fn) fn(backend, cb, data);
+CpuBackend::CpuBackend(int n_threads) {
+  backend_ = ggml_backend_dev_init(cpu_device(), nullptr);
+  if (!backend_) throw Error("ERR_NO_BACKEND", "could not start the ggml CPU backend");
+  if (auto set_threads = cpu_proc<ggml_backend_set_n_threads_t>("ggml_backend_set_n_threads")) set_threads(backend_, n_threads);
+  auto tp_new = cpu_proc<ggml_threadpool_t (*)(ggml_threadpool_params*)>("ggml_threadpool_new");
+  auto tp_attach = cpu_proc<void (*)(ggml_backend_t, ggml_threadpool_t)>("ggml_backend_cpu_set_threadpool");
+  threadpool_free_ = cpu_proc<void (*)(ggml_threadpool_t)>("ggml_threadpool_free");
+  if (tp_new && tp_attach && threadpool_free_) {
+    ggml_threadpool_params params = ggml_threadpool_params_default(n_threads);
+    threadpool_ = tp_new(&params);
+    if (threadpool_) tp_attach(backend_, threadpool_);
+  }
+}
+
+CpuBackend::~CpuBackend() {
+  if (backend_) ggml_backend_free(backend_);
+  if (threadpool_) threadpool_free_(threadpool_);
+}
+
+void CpuBackend::set_abort_callback(ggml_abort_callback cb, void* data) {
+  if (auto fn = cpu_proc<void (*)(ggml_backend_t, ggml_abort_callback, void*)>("ggml_backend_set_abort_callback")) {
+    fn(backend_, cb, data);
+  }
 }
 
 // Physical cores (hyper-thread siblings counted once): llama.cpp's default, and ours.

@@ -6,9 +6,25 @@
 namespace potron {
 
 ggml_backend_dev_t cpu_device();
-// A fresh backend with its own thread count (each context computes on its own backend).
-ggml_backend_t new_cpu_backend(int n_threads);
-void set_abort_callback(ggml_backend_t backend, ggml_abort_callback cb, void* data);
 int physical_cores();
+
+// A CPU backend with its thread count; with a ggml built without OpenMP it also owns a
+// persistent ggml thread pool (with OpenMP, the default, the team of the calling thread runs
+// the graph: see compute_thread.h).
+class CpuBackend {
+ public:
+  explicit CpuBackend(int n_threads);
+  ~CpuBackend();
+  CpuBackend(const CpuBackend&) = delete;
+  CpuBackend& operator=(const CpuBackend&) = delete;
+
+  ggml_backend_t get() const { return backend_; }
+  void set_abort_callback(ggml_abort_callback cb, void* data);
+
+ private:
+  ggml_backend_t backend_ = nullptr;
+  ggml_threadpool_t threadpool_ = nullptr;
+  void (*threadpool_free_)(ggml_threadpool_t) = nullptr;
+};
 
 }  // namespace potron

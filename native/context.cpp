@@ -22,22 +22,16 @@ Context::Context(std::shared_ptr<const Model> model, const ContextParams& params
     throw Error("ERR_INVALID_ARG", "KV cache type must be f16 or f32");
   }
   if (params_.n_threads <= 0) params_.n_threads = physical_cores();
-  backend_ = new_cpu_backend(params_.n_threads);
-  set_abort_callback(backend_, [](void* data) { return static_cast<std::atomic<bool>*>(data)->load(); }, &abort_);
-  try {
-    kv_ = std::make_unique<KvCache>(model_->hp(), params_.n_ctx, params_.kv_type, backend_);
-  } catch (...) {
-    ggml_backend_free(backend_);
-    throw;
-  }
-  galloc_ = ggml_gallocr_new(ggml_backend_get_default_buffer_type(backend_));
+  backend_ = std::make_unique<CpuBackend>(params_.n_threads);
+  backend_->set_abort_callback([](void* data) { return static_cast<std::atomic<bool>*>(data)->load(); }, &abort_);
+  kv_ = std::make_unique<KvCache>(model_->hp(), params_.n_ctx, params_.kv_type, backend_->get());
+  galloc_ = ggml_gallocr_new(ggml_backend_get_default_buffer_type(backend_->get()));
   graph_meta_.resize(ggml_tensor_overhead() * kGraphMaxNodes + ggml_graph_overhead_custom(kGraphMaxNodes, false));
 }
 
 Context::~Context() {
   kv_.reset();
   if (galloc_) ggml_gallocr_free(galloc_);
-  if (backend_) ggml_backend_free(backend_);
 }
 
 void Context::check_seq(int32_t seq) const {
@@ -94,6 +88,12 @@ void Context::fill_masks(const Batch& b, size_t begin, uint32_t n, uint32_t n_kv
 }
 
 std::vector<float> Context::decode(const Batch& b) {
+  std::vector<float> logits;
+  compute_thread_.run([&] { logits = decode_here(b); });
+  return logits;
+}
+
+std::vector<float> Context::decode_here(const Batch& b) {
   validate(b);
   const GemmaHParams& hp = model_->hp();
   const size_t n = b.tokens.size();
@@ -144,7 +144,7 @@ std::vector<float> Context::decode(const Batch& b) {
         }
       }
 
-      ggml_status st = ggml_backend_graph_compute(backend_, gf);
+      ggml_status st = ggml_backend_graph_compute(backend_->get(), gf);
       if (st == GGML_STATUS_SUCCESS && want_logits) {
         ggml_backend_tensor_get(out, logits.data() + out_row * hp.n_vocab, 0, ggml_nbytes(out));
         out_row += out_ids.size();

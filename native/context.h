@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "ggml-alloc.h"
+#include "backend.h"
+#include "compute_thread.h"
 #include "ggml-backend.h"
 #include "kv_cache.h"
 #include "model.h"
@@ -38,7 +40,7 @@ class Context {
   const KvCache& kv() const { return *kv_; }
   // Validates the whole batch before touching the cache. Returns n_outputs x n_vocab logits,
   // rows in batch order of the flagged positions. On abort or error the cache is as before.
-  std::vector<float> decode(const Batch& batch);
+  std::vector<float> decode(const Batch& batch);  // runs on the context's compute thread
   // Abort is requested from the JS thread; it is reset when a decode is queued, not when it
   // starts, so an abort that arrives before the worker runs is not lost.
   void request_abort() { abort_.store(true); }
@@ -52,15 +54,17 @@ class Context {
  private:
   void check_seq(int32_t seq) const;
   void validate(const Batch& batch) const;
+  std::vector<float> decode_here(const Batch& batch);
   void fill_masks(const Batch& b, size_t begin, uint32_t n, uint32_t n_kv, std::vector<float>& mask, bool swa) const;
 
   std::shared_ptr<const Model> model_;
   ContextParams params_;
-  ggml_backend_t backend_ = nullptr;
+  std::unique_ptr<CpuBackend> backend_;
   std::unique_ptr<KvCache> kv_;
   ggml_gallocr_t galloc_ = nullptr;
   std::vector<uint8_t> graph_meta_;
   std::atomic<bool> abort_{false};
+  ComputeThread compute_thread_;
 };
 
 }  // namespace potron

@@ -8,10 +8,10 @@
 //    keys and values moves llama.cpp's own logits by a few 1e-3.
 // The argmax must agree at every position in every case.
 // How sharp 1e-3 is: the tiny random Gemma 3 is chaotic; scaling one norm weight by one ulp
-// moves its log-probabilities by up to 5.6e-4 (measured). Our gap to llama.cpp on F32 weights
-// (7.5e-4 for Gemma 3, 6.5e-5 Gemma 2, 1.1e-5 Gemma 1) is at that float-noise level, and is the
-// same with our portable prebuild (same CPU variant as node-llama-cpp) and with llamafile's
-// sgemm off; on Q8_0, where activations are rounded to 8 bits, the gap is 1e-6.
+// moves its log-probabilities by up to 5.6e-4 (measured), so any different summation order
+// shows. Measured here (Xeon, AVX-512): F32 and Q8_0 with an F32 cache ~1e-6 for all three
+// families (same ggml, same kernels: llamafile's sgemm is on in both builds; with it off in ours
+// Gemma 3 differed by 7.5e-4); F16 cache + flash attention 1e-6 / 1.5e-4 / 8e-4.
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { Batch, Model } from '../src/runtime/index.js';
