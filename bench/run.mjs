@@ -3,8 +3,12 @@
 // machine. llama-bench is built from the same pinned llama.cpp source our ggml comes from.
 // Models are random weights with the true gemma-3-270m / gemma-3-1b shapes, generated here.
 //
-//   node bench/run.mjs [--shapes 270m,1b] [--types f32,bf16,q8_0] [--threads N] [--reps 3]
+//   node bench/run.mjs [--shapes 270m,1b] [--types f32,bf16,q8_0] [--threads N] [--rounds 3]
 //                      [--prompt 512] [--gen 128] [--no-write]
+//
+// This machine's speed drifts by 10-20% over minutes (shared host), so the two runtimes are
+// measured in alternating rounds (llama-bench, ours, llama-bench, ours, ...), one repetition
+// each after a warm-up, and each side's rate is the mean over rounds.
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -19,7 +23,7 @@ const { values } = parseArgs({
     shapes: { type: 'string', default: '270m,1b' },
     types: { type: 'string', default: 'f32,bf16,q8_0' },
     threads: { type: 'string' },
-    reps: { type: 'string', default: '3' },
+    rounds: { type: 'string', default: '3' },
     prompt: { type: 'string', default: '512' },
     gen: { type: 'string', default: '128' },
     'no-write': { type: 'boolean', default: false },
@@ -91,7 +95,7 @@ const physical = JSON.parse(execFileSync(process.execPath, ['-e',
   `const n=require(${JSON.stringify(root)}+'/node_modules/node-gyp-build')(${JSON.stringify(root)}); console.log(n.physicalCores())`],
   { encoding: 'utf8' }));
 const threads = Number(values.threads ?? physical);
-const reps = Number(values.reps);
+const rounds = Number(values.rounds);
 const prompt = Number(values.prompt);
 const gen = Number(values.gen);
 
@@ -100,10 +104,19 @@ const results = [];
 for (const shape of values.shapes.split(',')) {
   for (const type of values.types.split(',')) {
     const file = model(shape, type);
-    log(`${shape} ${type}: llama-bench`);
-    const theirs = runLlama(exe, file, threads, reps, prompt, gen);
-    log(`${shape} ${type}: predict-otron`);
-    const ours = runOurs(file, threads, reps, prompt, gen);
+    const runs = { ours: [], theirs: [] };
+    for (let r = 0; r < rounds; r++) {
+      log(`${shape} ${type}: round ${r + 1}/${rounds}`);
+      runs.theirs.push(runLlama(exe, file, threads, 1, prompt, gen));
+      runs.ours.push(runOurs(file, threads, 1, prompt, gen));
+    }
+    const summary = (xs) => ({
+      pp: xs.reduce((a, x) => a + x.pp, 0) / xs.length,
+      tg: xs.reduce((a, x) => a + x.tg, 0) / xs.length,
+      rss: Math.max(...xs.map((x) => x.rss)),
+    });
+    const ours = summary(runs.ours);
+    const theirs = summary(runs.theirs);
     const row = { shape, type, ours, theirs, ratio: { pp: ours.pp / theirs.pp, tg: ours.tg / theirs.tg, rss: ours.rss / theirs.rss } };
     results.push(row);
     log(`${shape} ${type}: decode ${ours.tg.toFixed(1)} vs ${theirs.tg.toFixed(1)} (${row.ratio.tg.toFixed(2)}x), ` +
@@ -115,7 +128,7 @@ for (const shape of values.shapes.split(',')) {
 const mib = (b) => (b / 2 ** 20).toFixed(0);
 const date = new Date().toISOString().slice(0, 10);
 const table = [
-  `### ${date} — ${cpu}, ${os.cpus().length} CPUs (${isa}), ${threads} threads, pp${prompt} / tg${gen}, ${reps} reps`,
+  `### ${date} — ${cpu}, ${os.cpus().length} CPUs (${isa}), ${threads} threads, pp${prompt} / tg${gen}, mean of ${rounds} alternating rounds`,
   '',
   '| model | type | decode tok/s ours | llama.cpp | ratio | prefill tok/s ours | llama.cpp | ratio | peak RSS MiB ours | llama.cpp | ratio |',
   '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',

@@ -87,19 +87,21 @@ void Context::fill_masks(const Batch& b, size_t begin, uint32_t n, uint32_t n_kv
   }
 }
 
-std::vector<float> Context::decode(const Batch& b) {
-  std::vector<float> logits;
+Logits Context::decode(const Batch& b) {
+  Logits logits;
   compute_thread_.run([&] { logits = decode_here(b); });
   return logits;
 }
 
-std::vector<float> Context::decode_here(const Batch& b) {
+Logits Context::decode_here(const Batch& b) {
   validate(b);
   const GemmaHParams& hp = model_->hp();
   const size_t n = b.tokens.size();
   size_t n_outputs_total = 0;
   for (uint8_t o : b.output) n_outputs_total += o ? 1 : 0;
-  std::vector<float> logits(n_outputs_total * hp.n_vocab);
+  Logits logits;
+  logits.size = n_outputs_total * hp.n_vocab;
+  logits.data.reset(new float[logits.size]);
 
   std::vector<int64_t> claimed;  // every cell this call took, released again if it fails
   size_t out_row = 0;
@@ -146,7 +148,7 @@ std::vector<float> Context::decode_here(const Batch& b) {
 
       ggml_status st = ggml_backend_graph_compute(backend_->get(), gf);
       if (st == GGML_STATUS_SUCCESS && want_logits) {
-        ggml_backend_tensor_get(out, logits.data() + out_row * hp.n_vocab, 0, ggml_nbytes(out));
+        ggml_backend_tensor_get(out, logits.data.get() + out_row * hp.n_vocab, 0, ggml_nbytes(out));
         out_row += out_ids.size();
       }
       ggml_free(ctx);

@@ -24,6 +24,12 @@ struct ContextParams {
   bool flash_attn = true;
 };
 
+// Logits handed to JS as they are (no zero-fill, no copy).
+struct Logits {
+  std::unique_ptr<float[]> data;
+  size_t size = 0;
+};
+
 struct Batch {
   std::vector<int32_t> tokens, pos, seq;
   std::vector<uint8_t> output;  // 1: return this position's logits
@@ -40,7 +46,7 @@ class Context {
   const KvCache& kv() const { return *kv_; }
   // Validates the whole batch before touching the cache. Returns n_outputs x n_vocab logits,
   // rows in batch order of the flagged positions. On abort or error the cache is as before.
-  std::vector<float> decode(const Batch& batch);  // runs on the context's compute thread
+  Logits decode(const Batch& batch);  // runs on the context's compute thread
   // Abort is requested from the JS thread; it is reset when a decode is queued, not when it
   // starts, so an abort that arrives before the worker runs is not lost.
   void request_abort() { abort_.store(true); }
@@ -54,7 +60,7 @@ class Context {
  private:
   void check_seq(int32_t seq) const;
   void validate(const Batch& batch) const;
-  std::vector<float> decode_here(const Batch& batch);
+  Logits decode_here(const Batch& batch);
   void fill_masks(const Batch& b, size_t begin, uint32_t n, uint32_t n_kv, std::vector<float>& mask, bool swa) const;
 
   std::shared_ptr<const Model> model_;

@@ -57,7 +57,7 @@ Napi::Value ContextWrap::Decode(const Napi::CallbackInfo& info) {
   batch->pos = typed_arg<int32_t>(info, 1, napi_int32_array, "positions");
   batch->seq = typed_arg<int32_t>(info, 2, napi_int32_array, "sequence ids");
   batch->output = typed_arg<uint8_t>(info, 3, napi_uint8_array, "output flags");
-  auto logits = std::make_shared<std::vector<float>>();
+  auto logits = std::make_shared<Logits>();
   Context* raw = &ctx;
   busy_ = true;
   ctx.reset_abort();
@@ -67,12 +67,12 @@ Napi::Value ContextWrap::Decode(const Napi::CallbackInfo& info) {
   auto* w = new PromiseWorker(
       env, [raw, batch, logits] { *logits = raw->decode(*batch); },
       [logits](Napi::Env env) -> Napi::Value {
-        // Hand the vector's storage to JS: the Float32Array views it without a copy.
-        auto* owned = new std::vector<float>(std::move(*logits));
+        if (logits->size == 0) return Napi::Float32Array::New(env, 0);
+        // Hand the native buffer to JS: the Float32Array views it without a copy.
+        auto* owned = new Logits(std::move(*logits));
         Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(
-            env, owned->data(), owned->size() * sizeof(float),
-            [](Napi::Env, void*, std::vector<float>* v) { delete v; }, owned);
-        return Napi::Float32Array::New(env, owned->size(), ab, 0);
+            env, owned->data.get(), owned->size * sizeof(float), [](Napi::Env, void*, Logits* l) { delete l; }, owned);
+        return Napi::Float32Array::New(env, owned->size, ab, 0);
       },
       [this, self_ref] {
         busy_ = false;

@@ -62,6 +62,15 @@ describe('lifecycle', () => {
     await ctx.close();
   });
 
+  it('a batch that flags no position returns no logits but fills the cache', async () => {
+    const ctx = await model.createContext({ nCtx: 64 });
+    const l = await ctx.decode(new Batch().addSequence([2, 5, 6, 7], 0, 0, false));
+    expect(l.rows).toBe(0);
+    expect(l.data).toHaveLength(0);
+    expect(ctx.seqPosMax(0)).toBe(3);
+    await ctx.close();
+  });
+
   it('an already-aborted signal never starts the decode', async () => {
     const ctx = await model.createContext({ nCtx: 64 });
     await expect(ctx.decode(new Batch().add(2, 0, 0, true), { signal: AbortSignal.abort() })).rejects.toMatchObject({
