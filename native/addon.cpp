@@ -1,8 +1,12 @@
 // Module entry: loadModel() and the classes it hands out.
 #include <napi.h>
 
+#include <cstdio>
+#include <cstdlib>
+
 #include "backend.h"
 #include "ggml-backend.h"
+#include "ggml.h"
 #include "napi_classes.h"
 #include "napi_util.h"
 
@@ -33,7 +37,16 @@ static Napi::Value SystemInfo(const Napi::CallbackInfo& info) {
   }));
 }
 
+// ggml logs per tensor at info/debug level; keep warnings and errors, everything with POTRON_DEBUG=1.
+static void log_callback(ggml_log_level level, const char* text, void*) {
+  static ggml_log_level last = GGML_LOG_LEVEL_INFO;
+  static const bool verbose = std::getenv("POTRON_DEBUG") != nullptr;
+  if (level != GGML_LOG_LEVEL_CONT) last = level;
+  if (verbose || last >= GGML_LOG_LEVEL_WARN) std::fputs(text, stderr);
+}
+
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  ggml_log_set(log_callback, nullptr);
   auto* data = new AddonData();
   data->model_ctor = Napi::Persistent(ModelWrap::Define(env));
   data->context_ctor = Napi::Persistent(ContextWrap::Define(env));

@@ -33,6 +33,13 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
   data_ = static_cast<uint8_t*>(p);
 }
 
+void MappedFile::release(size_t offset, size_t size) const {
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  size_t begin = (offset + page - 1) / page * page;
+  size_t end = (offset + size) / page * page;
+  if (end > begin) madvise(data_ + begin, end - begin, MADV_DONTNEED);
+}
+
 MappedFile::~MappedFile() {
   if (data_) munmap(data_, size_);
 }

@@ -16,6 +16,8 @@ class MappedFile {
   const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
+  // Drops the pages of [offset, offset+size) from this process (they are read again on use).
+  void release(size_t offset, size_t size) const;
 
  private:
   std::string path_;

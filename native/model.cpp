@@ -63,7 +63,12 @@ Model::Model(const std::string& path) : gguf_(std::make_unique<GgufFile>(path)),
     l.post_ffw_norm = hp_.has_post_norms ? weight(p + "post_ffw_norm.weight", {E}) : nullptr;
   }
 
-  // Weights stay in the mapping: a CPU buffer over the whole file, tensors placed at their offsets.
+  place_in_mapping();
+  repack_matrices();
+}
+
+// Weights stay in the mapping: a CPU buffer over the whole file, tensors placed at their offsets.
+void Model::place_in_mapping() {
   const MappedFile& mf = *gguf_->file();
   size_t max_tensor = 0;
   for (const auto& t : gguf_->tensors()) max_tensor = std::max<size_t>(max_tensor, t.nbytes);
@@ -78,7 +83,73 @@ Model::Model(const std::string& path) : gguf_(std::make_unique<GgufFile>(path)),
   }
 }
 
+// ggml's CPU backend multiplies some types faster from an interleaved layout (Q4_0, Q4_K and
+// IQ4_NL on x86 with AVX2): such matrices are copied into its CPU_REPACK buffer, as llama.cpp
+// does, and their mapped pages released. The kernels differ from the plain ones (for Q4_K even
+// in rounding), so this is also what keeps our logits equal to llama.cpp's.
+static ggml_backend_buffer_type_t repack_buffer_type(ggml_backend_dev_t dev) {
+  auto get_extra = reinterpret_cast<ggml_backend_dev_get_extra_bufts_t>(
+      ggml_backend_reg_get_proc_address(ggml_backend_dev_backend_reg(dev), "ggml_backend_dev_get_extra_bufts"));
+  if (!get_extra) return nullptr;
+  for (ggml_backend_buffer_type_t* b = get_extra(dev); b && *b; ++b) {
+    if (std::string(ggml_backend_buft_name(*b)) == "CPU_REPACK") return *b;
+  }
+  return nullptr;
+}
+
+// Whether the device would multiply w from a buffer of type buft (llama.cpp asks the same way).
+static bool repack_supports(ggml_backend_dev_t dev, ggml_backend_buffer_type_t buft, const ggml_tensor* w) {
+  ggml_init_params params{ggml_tensor_overhead() * 4, nullptr, /*no_alloc=*/true};
+  ggml_context* ctx = ggml_init(params);
+  ggml_tensor* wc = ggml_new_tensor(ctx, w->type, GGML_MAX_DIMS, w->ne);
+  ggml_tensor* b = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, w->ne[0], 512);
+  ggml_tensor* op = ggml_mul_mat(ctx, wc, b);
+  wc->buffer = ggml_backend_buft_alloc_buffer(buft, 0);
+  const bool ok = ggml_backend_dev_supports_op(dev, op);
+  ggml_backend_buffer_free(wc->buffer);
+  ggml_free(ctx);
+  return ok;
+}
+
+void Model::repack_matrices() {
+  ggml_backend_dev_t dev = cpu_device();
+  ggml_backend_buffer_type_t buft = repack_buffer_type(dev);
+  if (!buft) return;
+  std::vector<ggml_tensor**> matrices;
+  for (GemmaLayer& l : layers) {
+    for (ggml_tensor** w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down}) matrices.push_back(w);
+  }
+  matrices.push_back(&output);  // when tied, tok_embd stays for get_rows and output gets a copy
+  std::vector<std::pair<ggml_tensor**, ggml_tensor*>> moves;  // slot, original
+  for (ggml_tensor** slot : matrices) {
+    if (repack_supports(dev, buft, *slot)) moves.emplace_back(slot, *slot);
+  }
+  if (moves.empty()) return;
+
+  ggml_init_params params{ggml_tensor_overhead() * (moves.size() + 1), nullptr, /*no_alloc=*/true};
+  ctx_repack_ = ggml_init(params);
+  for (auto& [slot, orig] : moves) {
+    ggml_tensor* t = ggml_new_tensor(ctx_repack_, orig->type, GGML_MAX_DIMS, orig->ne);
+    ggml_set_name(t, ggml_get_name(orig));
+    *slot = t;
+  }
+  buf_repack_ = ggml_backend_alloc_ctx_tensors_from_buft(ctx_repack_, buft);
+  if (!buf_repack_) throw Error("ERR_NO_MEMORY", "could not allocate the repacked weights");
+  ggml_backend_buffer_set_usage(buf_repack_, GGML_BACKEND_BUFFER_USAGE_WEIGHTS);
+  const MappedFile& mf = *gguf_->file();
+  for (auto& [slot, orig] : moves) {
+    ggml_backend_tensor_set(*slot, orig->data, 0, ggml_nbytes(orig));  // converts the layout
+    if (orig == tok_embd) {
+      weight_bytes_ += ggml_nbytes(orig);  // a second copy: get_rows still reads the mapped one
+    } else {
+      mf.release(static_cast<const uint8_t*>(orig->data) - mf.data(), ggml_nbytes(orig));
+    }
+  }
+}
+
 Model::~Model() {
+  if (buf_repack_) ggml_backend_buffer_free(buf_repack_);
+  if (ctx_repack_) ggml_free(ctx_repack_);
   if (buf_) ggml_backend_buffer_free(buf_);
   if (ctx_) ggml_free(ctx_);
 }

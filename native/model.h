@@ -46,11 +46,15 @@ class Model {
 
  private:
   ggml_tensor* weight(const std::string& name, std::vector<int64_t> shape, bool required = true);
+  void place_in_mapping();
+  void repack_matrices();
 
   std::unique_ptr<GgufFile> gguf_;
   GemmaHParams hp_;
   ggml_context* ctx_ = nullptr;
   ggml_backend_buffer_t buf_ = nullptr;
+  ggml_context* ctx_repack_ = nullptr;         // copies of matrices in ggml's CPU_REPACK layout
+  ggml_backend_buffer_t buf_repack_ = nullptr;
   size_t weight_bytes_ = 0;
 };
 

@@ -3,8 +3,8 @@
 // Tolerances, on log-probabilities (logit std of the tiny models is about 0.8; a real bug such
 // as a wrong window, a missing soft-cap or a wrong RoPE base moves them by 0.5 or more):
 //  - F32 weights, F32 KV cache, no flash attention on both sides: 1e-3 (the target).
-//  - F16, BF16, Q8_0, Q4_0 weights: 1e-3 as well; both sides round activations the same way
-//    inside ggml_mul_mat (to F16, BF16, Q8).
+//  - F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K weights: 1e-3 as well; both sides round activations
+//    the same way inside ggml_mul_mat (to F16, BF16, Q8_0, Q8_K).
 //  - default settings on both sides (F16 KV cache, flash attention): 1e-2; F16 storage of
 //    keys and values moves llama.cpp's own logits by a few 1e-3.
 // The argmax must agree at every position in every case.

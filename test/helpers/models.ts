@@ -7,7 +7,7 @@ export const modelDir = path.join(root, 'test', '.models');
 
 export const families = ['gemma', 'gemma2', 'gemma3'] as const;
 export type Family = (typeof families)[number];
-export const weightTypes = ['f32', 'f16', 'bf16', 'q8_0', 'q4_0'] as const;
+export const weightTypes = ['f32', 'f16', 'bf16', 'q8_0', 'q4_0', 'q4_k', 'q6_k'] as const;
 export type WeightType = (typeof weightTypes)[number];
 
 export function tinyModel(family: Family, type: WeightType = 'f32'): string {
