@@ -4,7 +4,7 @@ import { beforeAll, afterAll, describe, expect, it } from 'vitest';
 
 import { Batch, Model, type Context } from '../src/runtime/index.js';
 import { argmax, logSoftmax, maxAbsDiff } from './helpers/compare.js';
-import { testTokens, tinyModel } from './helpers/models.js';
+import { families, testTokens, tinyModel } from './helpers/models.js';
 import { disposeOracle, oracleLogprobs } from './helpers/oracle.js';
 
 // Batched and solo runs differ only by the summation order inside F32 matmuls (the tile shapes
@@ -27,8 +27,8 @@ afterAll(async () => {
   await disposeOracle();
 });
 
-async function solo(tokens: number[]): Promise<Float32Array[]> {
-  const ctx = await model.createContext({ nCtx: 128, kvType: 'f32', flashAttn: false });
+async function solo(tokens: number[], m: Model = model): Promise<Float32Array[]> {
+  const ctx = await m.createContext({ nCtx: 128, kvType: 'f32', flashAttn: false });
   const batch = new Batch();
   tokens.forEach((t, i) => batch.add(t, i, 0, true));
   const l = await ctx.decode(batch);
@@ -41,36 +41,50 @@ function expectClose(a: Float32Array, b: Float32Array, tol: number, what: string
   expect(argmax(a), what).toBe(argmax(b));
 }
 
-describe('several sequences in one batch', () => {
-  it('interleaved prefill of three sequences equals each alone and llama.cpp', async () => {
-    const seqs = [testTokens(20, V, 1), testTokens(13, V, 2), testTokens(17, V, 3)];
-    const ctx = await model.createContext({ nCtx: 128, nSeqMax: 4, kvType: 'f32', flashAttn: false });
-    const batch = new Batch();
-    const rowOf: Array<Array<number>> = seqs.map(() => []);
-    // round-robin interleaving: the sequences' tokens alternate within the batch
-    let row = 0;
-    for (let i = 0; i < 20; i++) {
-      seqs.forEach((s, k) => {
-        if (i < s.length) {
-          batch.add(s[i]!, i, k, true);
-          rowOf[k]!.push(row++);
-        }
-      });
-    }
-    const logits = await ctx.decode(batch);
-    for (let k = 0; k < seqs.length; k++) {
-      const alone = await solo(seqs[k]!);
-      const oracle = await oracleLogprobs(tinyModel('gemma3', 'f32'), seqs[k]!, V, { kvType: 'f32', flashAttn: false });
-      for (let p = 0; p < seqs[k]!.length; p++) {
-        const mine = logits.row(rowOf[k]![p]!);
-        expectClose(mine, alone[p]!, SAME_TOL, `seq ${k} pos ${p} vs alone`);
-        expect(maxAbsDiff(logSoftmax(mine), oracle[p]!), `seq ${k} pos ${p} vs llama.cpp`).toBeLessThanOrEqual(ORACLE_TOL);
+describe.each(families.flatMap((f) => (['f32', 'q8_0'] as const).map((t) => [f, t] as const)))(
+  '%s %s: several sequences in one batch',
+  (family, type) => {
+    it('interleaved prefill of three sequences equals each alone and llama.cpp', async () => {
+      const path = tinyModel(family, type);
+      const m = await Model.open(path);
+      const seqs = [testTokens(20, V, 1), testTokens(13, V, 2), testTokens(17, V, 3)];
+      const ctx = await m.createContext({ nCtx: 128, nSeqMax: 4, kvType: 'f32', flashAttn: false });
+      const batch = new Batch();
+      const rowOf: Array<Array<number>> = seqs.map(() => []);
+      // round-robin interleaving: the sequences' tokens alternate within the batch
+      let row = 0;
+      for (let i = 0; i < 20; i++) {
+        seqs.forEach((s, k) => {
+          if (i < s.length) {
+            batch.add(s[i]!, i, k, true);
+            rowOf[k]!.push(row++);
+          }
+        });
       }
-    }
-    expect(ctx.state().kvUsed).toBe(20 + 13 + 17);
-    await ctx.close();
-  });
+      const logits = await ctx.decode(batch);
+      let worstAlone = 0;
+      let worstOracle = 0;
+      for (let k = 0; k < seqs.length; k++) {
+        const alone = await solo(seqs[k]!, m);
+        const oracle = await oracleLogprobs(path, seqs[k]!, V, { kvType: 'f32', flashAttn: false });
+        for (let p = 0; p < seqs[k]!.length; p++) {
+          const mine = logits.row(rowOf[k]![p]!);
+          expectClose(mine, alone[p]!, SAME_TOL, `seq ${k} pos ${p} vs alone`);
+          const d = maxAbsDiff(logSoftmax(mine), oracle[p]!);
+          expect(d, `seq ${k} pos ${p} vs llama.cpp`).toBeLessThanOrEqual(ORACLE_TOL);
+          expect(argmax(mine), `seq ${k} pos ${p} argmax vs llama.cpp`).toBe(argmax(oracle[p]!));
+          worstAlone = Math.max(worstAlone, maxAbsDiff(logSoftmax(mine), logSoftmax(alone[p]!)));
+          worstOracle = Math.max(worstOracle, d);
+        }
+      }
+      expect(ctx.state().kvUsed).toBe(20 + 13 + 17);
+      console.log(`${family} ${type} batched: vs alone ${worstAlone.toExponential(2)}, vs llama.cpp ${worstOracle.toExponential(2)}`);
+      await m.close();
+    });
+  },
+);
 
+describe('several sequences in one batch', () => {
   it('mixes a prefill chunk of one sequence with single-token steps of another', async () => {
     const a = testTokens(16, V, 4);
     const b = testTokens(12, V, 5);
