@@ -105,7 +105,7 @@ Logits Context::decode_here(const Batch& b) {
 
   std::vector<int64_t> claimed;  // every cell this call took, released again if it fails
   size_t out_row = 0;
-  std::vector<float> mask, mask_swa;
+  std::vector<float> mask;
   std::vector<ggml_fp16_t> mask16;
   try {
     for (size_t begin = 0; begin < n; begin += params_.n_ubatch) {
