@@ -8,9 +8,9 @@ namespace potron {
 ggml_backend_dev_t cpu_device();
 int physical_cores();
 
-// A CPU backend with its thread count; with a ggml built without OpenMP it also owns a
-// persistent ggml thread pool (with OpenMP, the default, the team of the calling thread runs
-// the graph: see compute_thread.h).
+// A CPU backend with its thread count and its own ggml thread-pool object, so a graph run does
+// not set one up each time. With OpenMP (our build) the threads are the calling thread's
+// OpenMP team (see compute_thread.h); without it, the pool's own persistent threads.
 class CpuBackend {
  public:
   explicit CpuBackend(int n_threads);

@@ -30,6 +30,7 @@ Context::Context(std::shared_ptr<const Model> model, const ContextParams& params
 }
 
 Context::~Context() {
+  if (graph_.ctx) ggml_free(graph_.ctx);
   kv_.reset();
   if (galloc_) ggml_gallocr_free(galloc_);
 }
@@ -87,6 +88,27 @@ void Context::fill_masks(const Batch& b, size_t begin, uint32_t n, uint32_t n_kv
   }
 }
 
+const Context::BuiltGraph& Context::graph_for(const GemmaGraphShape& shape) {
+  const GemmaGraphShape& s = graph_.shape;
+  if (graph_.ctx && s.n_tokens == shape.n_tokens && s.n_kv == shape.n_kv && s.n_outputs == shape.n_outputs &&
+      s.flash_attn == shape.flash_attn) {
+    return graph_;
+  }
+  if (graph_.ctx) ggml_free(graph_.ctx);
+  graph_ = BuiltGraph{};
+  ggml_init_params ip{graph_meta_.size(), graph_meta_.data(), /*no_alloc=*/true};
+  graph_.ctx = ggml_init(ip);
+  graph_.gf = ggml_new_graph_custom(graph_.ctx, kGraphMaxNodes, false);
+  graph_.logits = build_gemma_graph(graph_.ctx, graph_.gf, *model_, *kv_, shape, graph_.in);
+  if (!ggml_gallocr_alloc_graph(galloc_, graph_.gf)) {
+    ggml_free(graph_.ctx);
+    graph_ = BuiltGraph{};
+    throw Error("ERR_NO_MEMORY", "could not allocate the compute buffer");
+  }
+  graph_.shape = shape;
+  return graph_;
+}
+
 Logits Context::decode(const Batch& b) {
   Logits logits;
   compute_thread_.run([&] { logits = decode_here(b); });
@@ -119,16 +141,9 @@ Logits Context::decode_here(const Batch& b) {
       const bool want_logits = !out_ids.empty();
       if (!want_logits) out_ids.push_back(T - 1);  // the graph needs one row; its logits are dropped
 
-      GemmaGraphShape shape{T, kv_->n_kv(), static_cast<uint32_t>(out_ids.size()), params_.flash_attn};
-      ggml_init_params ip{graph_meta_.size(), graph_meta_.data(), /*no_alloc=*/true};
-      ggml_context* ctx = ggml_init(ip);
-      ggml_cgraph* gf = ggml_new_graph_custom(ctx, kGraphMaxNodes, false);
-      GemmaGraphInputs in{};
-      ggml_tensor* out = build_gemma_graph(ctx, gf, *model_, *kv_, shape, in);
-      if (!ggml_gallocr_alloc_graph(galloc_, gf)) {
-        ggml_free(ctx);
-        throw Error("ERR_NO_MEMORY", "could not allocate the compute buffer");
-      }
+      const GemmaGraphShape shape{T, kv_->n_kv(), static_cast<uint32_t>(out_ids.size()), params_.flash_attn};
+      const BuiltGraph& g = graph_for(shape);
+      const GemmaGraphInputs& in = g.in;
 
       ggml_backend_tensor_set(in.tokens, &b.tokens[begin], 0, T * sizeof(int32_t));
       ggml_backend_tensor_set(in.pos, &b.pos[begin], 0, T * sizeof(int32_t));
@@ -146,12 +161,11 @@ Logits Context::decode_here(const Batch& b) {
         }
       }
 
-      ggml_status st = ggml_backend_graph_compute(backend_->get(), gf);
+      ggml_status st = ggml_backend_graph_compute(backend_->get(), g.gf);
       if (st == GGML_STATUS_SUCCESS && want_logits) {
-        ggml_backend_tensor_get(out, logits.data.get() + out_row * hp.n_vocab, 0, ggml_nbytes(out));
+        ggml_backend_tensor_get(g.logits, logits.data.get() + out_row * hp.n_vocab, 0, ggml_nbytes(g.logits));
         out_row += out_ids.size();
       }
-      ggml_free(ctx);
       if (st == GGML_STATUS_ABORTED) throw Error("ERR_ABORTED", "decode was aborted");
       if (st != GGML_STATUS_SUCCESS) throw Error("ERR_COMPUTE", "graph computation failed (status " + std::to_string(st) + ")");
     }

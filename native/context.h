@@ -9,6 +9,7 @@
 #include "ggml-alloc.h"
 #include "backend.h"
 #include "compute_thread.h"
+#include "gemma_graph.h"
 #include "ggml-backend.h"
 #include "kv_cache.h"
 #include "model.h"
@@ -68,6 +69,16 @@ class Context {
   std::unique_ptr<CpuBackend> backend_;
   std::unique_ptr<KvCache> kv_;
   ggml_gallocr_t galloc_ = nullptr;
+  // The last graph stays built and allocated: the next ubatch of the same shape (every decode
+  // step, until the cache grows past the next 256 cells) only refills its inputs.
+  struct BuiltGraph {
+    ggml_context* ctx = nullptr;
+    ggml_cgraph* gf = nullptr;
+    ggml_tensor* logits = nullptr;
+    GemmaGraphInputs in{};
+    GemmaGraphShape shape{};
+  } graph_;
+  const BuiltGraph& graph_for(const GemmaGraphShape& shape);
   std::vector<uint8_t> graph_meta_;
   std::atomic<bool> abort_{false};
   ComputeThread compute_thread_;
