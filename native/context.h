@@ -79,6 +79,7 @@ class Context {
     GemmaGraphShape shape{};
   } graph_;
   const BuiltGraph& graph_for(const GemmaGraphShape& shape);
+  void reserve_compute_buffer();
   std::vector<uint8_t> graph_meta_;
   std::atomic<bool> abort_{false};
   ComputeThread compute_thread_;
