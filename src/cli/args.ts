@@ -24,3 +24,28 @@ export function boolOption(value: string | undefined, name: string): boolean | u
   if (value === 'off' || value === 'false' || value === '0') return false;
   throw new UsageError(`--${name} must be on or off, not '${value}'`);
 }
+
+/** parseArgs options every command that runs a model takes. */
+export const runtimeArgs = {
+  model: { type: 'string' },
+  threads: { type: 'string' },
+  'kv-type': { type: 'string' },
+  'flash-attn': { type: 'string' },
+} as const;
+
+type RuntimeValues = { model?: string; threads?: string; 'kv-type'?: string; 'flash-attn'?: string };
+
+/** The model path, thread count and context options given on the command line. */
+export function runtimeOptions(values: RuntimeValues): {
+  modelPath: string;
+  threads: number | undefined;
+  kvType: 'f16' | 'f32' | undefined;
+  flashAttn: boolean | undefined;
+} {
+  return {
+    modelPath: requireOption(values.model, 'model'),
+    threads: intOption(values.threads, 'threads', undefined),
+    kvType: kvTypeOption(values['kv-type']),
+    flashAttn: boolOption(values['flash-attn'], 'flash-attn'),
+  };
+}

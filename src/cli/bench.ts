@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 
 import { Batch, Model, type Context } from '../runtime/index.js';
-import { boolOption, intOption, kvTypeOption, requireOption } from './args.js';
+import { intOption, runtimeArgs, runtimeOptions } from './args.js';
 
 export const benchUsage = `predict-otron bench --model FILE [--threads N] [--prompt 512] [--gen 128] [--reps 3] [--kv-type f16|f32] [--flash-attn on|off] [--json]
   Measures prefill and decode tokens/s the way llama-bench does (pp: one prompt from an empty
@@ -60,29 +60,26 @@ export async function benchCommand(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      model: { type: 'string' },
-      threads: { type: 'string' },
+      ...runtimeArgs,
       prompt: { type: 'string' },
       gen: { type: 'string' },
       reps: { type: 'string' },
-      'kv-type': { type: 'string' },
-      'flash-attn': { type: 'string' },
       json: { type: 'boolean' },
     },
     strict: true,
   });
-  const modelPath = requireOption(values.model, 'model');
+  const { modelPath, threads, kvType, flashAttn } = runtimeOptions(values);
   const nPrompt = intOption(values.prompt, 'prompt', 512)!;
   const nGen = intOption(values.gen, 'gen', 128)!;
   const reps = intOption(values.reps, 'reps', 3)!;
-  const model = await Model.open(modelPath, { threads: intOption(values.threads, 'threads', undefined) });
+  const model = await Model.open(modelPath, { threads });
   try {
     const V = model.info.nVocab;
     const ctx = await model.createContext({
       nCtx: nPrompt + nGen,
       nSeqMax: 1,
-      kvType: kvTypeOption(values['kv-type']),
-      flashAttn: boolOption(values['flash-attn'], 'flash-attn'),
+      kvType,
+      flashAttn,
     });
     const promptTokens = randomTokens(nPrompt, V, 42);
     const genTokens = randomTokens(nGen, V, 7);

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 
 import { Batch, Model } from '../runtime/index.js';
-import { boolOption, intOption, kvTypeOption, requireOption, UsageError } from './args.js';
+import { requireOption, runtimeArgs, runtimeOptions, UsageError } from './args.js';
 
 export const logitsUsage = `predict-otron logits --model FILE --tokens 2,17,... [--threads N] [--kv-type f16|f32] [--flash-attn on|off]
   Prints {"n_vocab":V,"logits":[[...],...]}: the next-token logits after every position.`;
@@ -9,30 +9,23 @@ export const logitsUsage = `predict-otron logits --model FILE --tokens 2,17,... 
 export async function logitsCommand(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
-    options: {
-      model: { type: 'string' },
-      tokens: { type: 'string' },
-      threads: { type: 'string' },
-      'kv-type': { type: 'string' },
-      'flash-attn': { type: 'string' },
-    },
+    options: { ...runtimeArgs, tokens: { type: 'string' } },
     strict: true,
   });
-  const modelPath = requireOption(values.model, 'model');
+  const { modelPath, threads, kvType, flashAttn } = runtimeOptions(values);
   const tokenText = requireOption(values.tokens, 'tokens');
   const tokens = tokenText.split(',').map((s) => {
     const t = Number(s.trim());
     if (s.trim() === '' || !Number.isInteger(t) || t < 0) throw new UsageError(`--tokens: '${s}' is not a token id`);
     return t;
   });
-  const threads = intOption(values.threads, 'threads', undefined);
   const model = await Model.open(modelPath, { threads });
   try {
     const ctx = await model.createContext({
       nCtx: Math.max(tokens.length, 1),
       nSeqMax: 1,
-      kvType: kvTypeOption(values['kv-type']),
-      flashAttn: boolOption(values['flash-attn'], 'flash-attn'),
+      kvType,
+      flashAttn,
     });
     const batch = new Batch();
     tokens.forEach((t, i) => batch.add(t, i, 0, true));
