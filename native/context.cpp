@@ -25,7 +25,7 @@ Context::Context(std::shared_ptr<const Model> model, const ContextParams& params
   backend_ = std::make_unique<CpuBackend>(params_.n_threads);
   backend_->set_abort_callback([](void* data) { return static_cast<std::atomic<bool>*>(data)->load(); }, &abort_);
   kv_ = std::make_unique<KvCache>(model_->hp(), params_.n_ctx, params_.kv_type, backend_->get());
-  galloc_ = ggml_gallocr_new(ggml_backend_get_default_buffer_type(backend_->get()));
+  galloc_.reset(ggml_gallocr_new(ggml_backend_get_default_buffer_type(backend_->get())));
   graph_meta_.resize(ggml_tensor_overhead() * kGraphMaxNodes + ggml_graph_overhead_custom(kGraphMaxNodes, false));
   reserve_compute_buffer();
 }
@@ -37,21 +37,14 @@ Context::Context(std::shared_ptr<const Model> model, const ContextParams& params
 // matmul's input and output where the sgemm kernels run slower); untouched pages cost no RSS.
 void Context::reserve_compute_buffer() {
   const uint32_t T = std::min(params_.n_ubatch, params_.n_ctx);
-  const GemmaGraphShape worst{T, params_.n_ctx, T, params_.flash_attn};
-  ggml_init_params ip{graph_meta_.size(), graph_meta_.data(), /*no_alloc=*/true};
-  ggml_context* ctx = ggml_init(ip);
-  ggml_cgraph* gf = ggml_new_graph_custom(ctx, kGraphMaxNodes, false);
-  GemmaGraphInputs in{};
-  build_gemma_graph(ctx, gf, *model_, *kv_, worst, in);
-  const bool ok = ggml_gallocr_reserve(galloc_, gf);
-  ggml_free(ctx);
+  BuiltGraph worst = build_graph({T, params_.n_ctx, T, params_.flash_attn});
+  const bool ok = ggml_gallocr_reserve(galloc_.get(), worst.gf);
+  ggml_free(worst.ctx);
   if (!ok) throw Error("ERR_NO_MEMORY", "could not allocate the compute buffer for ubatches of " + std::to_string(T) + " tokens");
 }
 
 Context::~Context() {
   if (graph_.ctx) ggml_free(graph_.ctx);
-  kv_.reset();
-  if (galloc_) ggml_gallocr_free(galloc_);
 }
 
 void Context::check_seq(int32_t seq) const {
@@ -113,19 +106,25 @@ const Context::BuiltGraph& Context::graph_for(const GemmaGraphShape& shape) {
       s.flash_attn == shape.flash_attn) {
     return graph_;
   }
-  if (graph_.ctx) ggml_free(graph_.ctx);
-  graph_ = BuiltGraph{};
-  ggml_init_params ip{graph_meta_.size(), graph_meta_.data(), /*no_alloc=*/true};
-  graph_.ctx = ggml_init(ip);
-  graph_.gf = ggml_new_graph_custom(graph_.ctx, kGraphMaxNodes, false);
-  graph_.logits = build_gemma_graph(graph_.ctx, graph_.gf, *model_, *kv_, shape, graph_.in);
-  if (!ggml_gallocr_alloc_graph(galloc_, graph_.gf)) {
+  if (graph_.ctx) ggml_free(graph_.ctx);  // its metadata lives in graph_meta_, reused below
+  graph_ = build_graph(shape);
+  if (!ggml_gallocr_alloc_graph(galloc_.get(), graph_.gf)) {
     ggml_free(graph_.ctx);
     graph_ = BuiltGraph{};
     throw Error("ERR_NO_MEMORY", "could not allocate the compute buffer");
   }
-  graph_.shape = shape;
   return graph_;
+}
+
+// Builds a graph of the given shape in graph_meta_ (one graph at a time lives there).
+Context::BuiltGraph Context::build_graph(const GemmaGraphShape& shape) {
+  BuiltGraph g;
+  ggml_init_params ip{graph_meta_.size(), graph_meta_.data(), /*no_alloc=*/true};
+  g.ctx = ggml_init(ip);
+  g.gf = ggml_new_graph_custom(g.ctx, kGraphMaxNodes, false);
+  g.logits = build_gemma_graph(g.ctx, g.gf, *model_, *kv_, shape, g.in);
+  g.shape = shape;
+  return g;
 }
 
 Logits Context::decode(const Batch& b) {

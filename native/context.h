@@ -68,7 +68,10 @@ class Context {
   ContextParams params_;
   std::unique_ptr<CpuBackend> backend_;
   std::unique_ptr<KvCache> kv_;
-  ggml_gallocr_t galloc_ = nullptr;
+  struct GallocrFree {
+    void operator()(ggml_gallocr_t g) const { ggml_gallocr_free(g); }
+  };
+  std::unique_ptr<ggml_gallocr, GallocrFree> galloc_;  // also freed when the constructor throws
   // The last graph stays built and allocated: the next ubatch of the same shape (every decode
   // step, until the cache grows past the next 256 cells) only refills its inputs.
   struct BuiltGraph {
@@ -78,6 +81,7 @@ class Context {
     GemmaGraphInputs in{};
     GemmaGraphShape shape{};
   } graph_;
+  BuiltGraph build_graph(const GemmaGraphShape& shape);
   const BuiltGraph& graph_for(const GemmaGraphShape& shape);
   void reserve_compute_buffer();
   std::vector<uint8_t> graph_meta_;
