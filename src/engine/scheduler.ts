@@ -1,0 +1,447 @@
+import { Batch } from '../runtime/batch.js';
+import type { Context } from '../runtime/context.js';
+import type { SamplingParams } from '../sampling/options.js';
+import { type SampledToken, Sampler } from '../sampling/sampler.js';
+import { abortedError, EngineError } from './errors.js';
+import { type FinishReason, GenerationStream, type GenerationResult } from './job.js';
+import { TextStream } from './text-stream.js';
+
+/** What the scheduler needs from a tokenizer to turn tokens into text. */
+export interface TokenText {
+  tokenBytes(id: number): Uint8Array;
+  isSpecial(id: number): boolean;
+}
+
+export interface JobSpec {
+  /** prompt token ids (BOS included where the model wants one) */
+  prompt: readonly number[];
+  /** stop after this many generated tokens (default: until a stop or the context is full) */
+  maxTokens?: number;
+  sampling: SamplingParams;
+  /** stop strings; the text before one is returned, the string itself is not */
+  stop?: readonly string[];
+  /** token ids that end the generation (EOS, <end_of_turn>); never part of the text */
+  stopTokens: ReadonlySet<number>;
+  signal?: AbortSignal;
+  /** false when nobody will iterate the stream (chat() rather than chatStream()) */
+  stream?: boolean;
+}
+
+export interface SchedulerOptions {
+  /** sequences decoded together; also the number of KV sequence slots (default 8) */
+  parallel: number;
+  /** requests that may wait for a slot; one more is refused with ERR_QUEUE_FULL (default 64) */
+  maxQueue: number;
+  /** tokens per decode step: every generating sequence's next token, then prompt chunks (default 512) */
+  stepTokens: number;
+}
+
+export interface SchedulerStats {
+  queued: number;
+  active: number;
+  kvUsed: number;
+  kvSize: number;
+  /** generated tokens since the scheduler started */
+  generatedTokens: number;
+  promptTokens: number;
+}
+
+/** A KV sequence: what its cache holds is tokens[0, n). It keeps that after its job ends, for reuse. */
+interface Slot {
+  seq: number;
+  tokens: readonly number[];
+  n: number;
+  job: Job | null;
+  lastUsed: number;
+}
+
+class Job {
+  /** prompt, then each generated token */
+  readonly tokens: number[];
+  readonly promptLength: number;
+  readonly sampler: Sampler;
+  readonly text: TextStream;
+  readonly stream: GenerationStream;
+  readonly out: SampledToken[] = [];
+  textSoFar = '';
+  slot: Slot | null = null;
+  cachedPromptTokens = 0;
+  aborted = false;
+  admittedAt = 0;
+  readonly submittedAt = performance.now();
+  firstTokenAt = 0;
+  startedAt = 0;
+
+  constructor(
+    readonly spec: JobSpec,
+    cancel: () => void,
+  ) {
+    this.tokens = [...spec.prompt];
+    this.promptLength = spec.prompt.length;
+    this.sampler = new Sampler(spec.sampling, spec.prompt);
+    this.text = new TextStream(spec.stop ?? []);
+    this.stream = new GenerationStream(cancel, spec.stream !== false);
+  }
+
+  /** tokens not yet in the KV cache */
+  get pending(): number {
+    return this.tokens.length - (this.slot?.n ?? 0);
+  }
+}
+
+function commonPrefix(a: readonly number[], an: number, b: readonly number[], bn: number): number {
+  const n = Math.min(an, bn);
+  let i = 0;
+  while (i < n && a[i] === b[i]) i++;
+  return i;
+}
+
+/**
+ * Continuous batching over one context. Every step decodes, in one batch, the next token of every
+ * generating sequence plus chunks of prompts being prefilled, so a long prompt never stalls the
+ * others, a new request joins at the next step and a finished one leaves at once. All sequences
+ * share one KV pool: a single request may fill the whole context. When the pool runs out, idle
+ * caches are dropped first (least recently used), then the newest request is preempted: its cells
+ * are freed and it waits at the head of the queue, to be recomputed from its prompt and the
+ * tokens it had generated (vLLM's recompute preemption); its output continues where it was.
+ *
+ * Prefix reuse: a new request takes over the cached tokens it shares with any sequence (a finished
+ * one, or one still running) by sharing KV cells (seqCopy). Each cell keeps keys and values for
+ * every layer, sliding-window layers included, so a copied prefix is exact for both kinds.
+ */
+export class Scheduler {
+  private readonly slots: Slot[];
+  private readonly queue: Job[] = [];
+  private readonly batch = new Batch();
+  private loop: Promise<void> | null = null;
+  private closed = false;
+  private decodeAbort: AbortController | null = null;
+  private inFlight: Job[] = [];
+  private clock = 0;
+  private generated = 0;
+  private prompted = 0;
+
+  constructor(
+    private readonly ctx: Context,
+    private readonly tokens: TokenText,
+    private readonly nCtx: number,
+    private readonly options: SchedulerOptions,
+  ) {
+    this.slots = Array.from({ length: options.parallel }, (_, seq) => ({ seq, tokens: [], n: 0, job: null, lastUsed: 0 }));
+  }
+
+  stats(): SchedulerStats {
+    const s = this.ctx.closed ? { kvUsed: 0, nCtx: this.nCtx } : this.ctx.state();
+    return {
+      queued: this.queue.length,
+      active: this.slots.filter((x) => x.job).length,
+      kvUsed: s.kvUsed,
+      kvSize: this.nCtx,
+      generatedTokens: this.generated,
+      promptTokens: this.prompted,
+    };
+  }
+
+  /**
+   * Queues a generation. Throws (synchronously) ERR_CONTEXT_LENGTH when the prompt cannot fit,
+   * ERR_QUEUE_FULL when too many requests wait, ERR_ABORTED when the signal already fired.
+   */
+  submit(spec: JobSpec): GenerationStream {
+    if (this.closed) throw new EngineError('ERR_CLOSED', 'the model is closed');
+    const n = spec.prompt.length;
+    if (n === 0) throw new EngineError('ERR_INVALID_ARG', 'the prompt is empty', { param: 'prompt' });
+    if (n >= this.nCtx) {
+      throw new EngineError('ERR_CONTEXT_LENGTH',
+        `the prompt is ${n} tokens, but the context holds ${this.nCtx} (the prompt and at least one generated token ` +
+        'must fit); shorten the prompt or load the model with a larger context', { param: 'messages' });
+    }
+    if (spec.maxTokens !== undefined && (!Number.isInteger(spec.maxTokens) || spec.maxTokens < 1)) {
+      throw new EngineError('ERR_INVALID_ARG', `max_tokens must be an integer >= 1, not ${spec.maxTokens}`, { param: 'max_tokens' });
+    }
+    if (spec.signal?.aborted) throw abortedError();
+    if (this.queue.length >= this.options.maxQueue) {
+      throw new EngineError('ERR_QUEUE_FULL', `${this.queue.length} requests are already waiting; try again later`);
+    }
+    const job: Job = new Job(spec, () => this.abort(job));
+    spec.signal?.addEventListener('abort', () => this.abort(job), { once: true });
+    this.queue.push(job);
+    this.kick();
+    return job.stream;
+  }
+
+  /** Aborts every request and stops the loop; the context stays open (its owner closes it). */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const job of [...this.queue, ...this.slots.flatMap((s) => (s.job ? [s.job] : []))]) {
+      this.abort(job, new EngineError('ERR_CLOSED', 'the model was closed while this request ran'));
+    }
+    this.kick();
+    await this.loop;
+  }
+
+  /** Waits until no request is queued or running (new ones may still be submitted). */
+  async idle(): Promise<void> {
+    while (this.loop) await this.loop;
+  }
+
+  private abort(job: Job, err: EngineError = abortedError()): void {
+    if (job.aborted) return;
+    job.aborted = true;
+    const q = this.queue.indexOf(job);
+    if (q >= 0) this.queue.splice(q, 1);
+    job.stream.fail(err);
+    // a decode that only serves aborted requests is not worth finishing
+    if (this.inFlight.length && this.inFlight.every((j) => j.aborted)) this.decodeAbort?.abort();
+    if (!this.inFlight.includes(job) && job.slot) this.release(job);
+    this.kick();
+  }
+
+  private kick(): void {
+    if (!this.loop) {
+      this.loop = this.run().finally(() => {
+        this.loop = null;
+        if (this.hasWork() && !this.closed) this.kick();
+      });
+    }
+  }
+
+  private hasWork(): boolean {
+    return this.queue.length > 0 || this.slots.some((s) => s.job);
+  }
+
+  private async run(): Promise<void> {
+    try {
+      while (this.hasWork() && !this.ctx.closed) {
+        this.admit();
+        await this.step();
+        // let I/O (new requests, aborts, stream consumers) run between steps
+        await new Promise<void>((r) => setImmediate(r));
+      }
+    } catch (err) {
+      // a bug or a closed context: no request may hang waiting for a loop that has stopped
+      this.failAll(err);
+      for (const job of this.queue.splice(0)) job.stream.fail(err);
+    }
+  }
+
+  /** Gives waiting requests free slots, reusing the longest cached prefix there is. */
+  private admit(): void {
+    while (this.queue.length) {
+      const free = this.slots.filter((s) => !s.job);
+      if (!free.length) return;
+      const job = this.queue.shift()!;
+      // at least the last prompt token is computed, for its logits
+      const limit = job.tokens.length - 1;
+      let best: Slot | null = null;
+      let bestLen = 0;
+      for (const s of this.slots) {
+        const len = commonPrefix(job.tokens, limit, s.tokens, s.n);
+        // prefer reusing a free slot in place over copying from a busy one of the same length
+        if (len > bestLen || (len === bestLen && len > 0 && best?.job && !s.job)) {
+          best = s;
+          bestLen = len;
+        }
+      }
+      let slot: Slot;
+      if (best && !best.job) {
+        slot = best;
+        this.ctx.seqRemove(slot.seq, bestLen, -1);
+      } else {
+        // an empty slot first, then the least recently used cache
+        slot = free.reduce((a, b) => (a.n === 0 ? a : b.n === 0 ? b : a.lastUsed <= b.lastUsed ? a : b));
+        this.ctx.seqRemove(slot.seq, 0, -1);
+        if (best && bestLen > 0) this.ctx.seqCopy(best.seq, slot.seq, 0, bestLen);
+      }
+      slot.tokens = job.tokens;
+      slot.n = bestLen;
+      slot.job = job;
+      slot.lastUsed = ++this.clock;
+      job.slot = slot;
+      if (job.admittedAt === 0) {
+        job.admittedAt = ++this.clock;
+        job.cachedPromptTokens = bestLen;
+        this.prompted += job.promptLength;
+        job.startedAt = performance.now();
+      }
+    }
+  }
+
+  private kvFree(): number {
+    return this.nCtx - this.ctx.state().kvUsed;
+  }
+
+  /** Frees idle caches, least recently used first, until `need` cells are free or none is left. */
+  private evictIdle(need: number): number {
+    let free = this.kvFree();
+    const idle = this.slots.filter((s) => !s.job && s.n > 0).sort((a, b) => a.lastUsed - b.lastUsed);
+    for (const s of idle) {
+      if (free >= need) break;
+      this.ctx.seqRemove(s.seq, 0, -1);
+      s.n = 0;
+      s.tokens = [];
+      free = this.kvFree();
+    }
+    return free;
+  }
+
+  /** Sends the newest running request back to the head of the queue, freeing its cells. */
+  private preemptNewest(): boolean {
+    const active = this.slots.filter((s) => s.job && !s.job.aborted);
+    if (active.length <= 1) return false;
+    const victim = active.reduce((a, b) => (a.job!.admittedAt > b.job!.admittedAt ? a : b));
+    const job = victim.job!;
+    this.ctx.seqRemove(victim.seq, 0, -1);
+    victim.n = 0;
+    victim.tokens = [];
+    victim.job = null;
+    job.slot = null;
+    this.queue.unshift(job);
+    return true;
+  }
+
+  private release(job: Job): void {
+    const slot = job.slot;
+    if (!slot) return;
+    slot.job = null;
+    slot.lastUsed = ++this.clock;
+    job.slot = null;
+  }
+
+  private async step(): Promise<void> {
+    // requests aborted while the last decode ran leave now
+    for (const s of this.slots) if (s.job?.aborted) this.release(s.job);
+
+    let jobs = this.slots.flatMap((s) => (s.job ? [s.job] : []));
+    // every generating sequence needs one cell; make room, preempting if the pool is exhausted
+    for (;;) {
+      const decoding = jobs.filter((j) => j.pending === 1).length;
+      if (this.evictIdle(Math.max(decoding, 1)) >= Math.max(decoding, 1) || !this.preemptNewest()) break;
+      jobs = this.slots.flatMap((s) => (s.job ? [s.job] : []));
+    }
+    if (!jobs.length) return;
+
+    const batch = this.batch.clear();
+    const plan: { job: Job; count: number; output: boolean }[] = [];
+    let free = this.kvFree();
+    let budget = this.options.stepTokens;
+    // generating sequences first (one token each), then prompt chunks in arrival order
+    const ordered = [...jobs].sort((a, b) => (a.pending === 1 ? 0 : 1) - (b.pending === 1 ? 0 : 1) || a.admittedAt - b.admittedAt);
+    for (const job of ordered) {
+      const slot = job.slot!;
+      const pending = job.pending;
+      const count = Math.min(pending, budget, free);
+      if (count <= 0) continue;
+      for (let i = 0; i < count; i++) {
+        const pos = slot.n + i;
+        batch.add(job.tokens[pos]!, pos, slot.seq, i === count - 1 && count === pending);
+      }
+      plan.push({ job, count, output: count === pending });
+      budget -= count;
+      free -= count;
+    }
+    if (!plan.length) {
+      // no cell for anyone: only possible while several requests hold cells; free the newest
+      if (!this.preemptNewest()) this.failAll(new EngineError('ERR_CONTEXT_FULL', 'the KV cache is full'));
+      return;
+    }
+
+    this.inFlight = plan.map((p) => p.job);
+    this.decodeAbort = new AbortController();
+    let logits;
+    try {
+      logits = await this.ctx.decode(batch, { signal: this.decodeAbort.signal });
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === 'ERR_ABORTED') return; // the batch was rolled back; aborted jobs leave next step
+      for (const p of plan) this.finishWithError(p.job, err);
+      return;
+    } finally {
+      this.inFlight = [];
+      this.decodeAbort = null;
+    }
+
+    let row = 0;
+    for (const p of plan) {
+      const { job } = p;
+      const slot = job.slot;
+      if (slot) slot.n += p.count;
+      if (!p.output) continue;
+      const r = logits.row(row++);
+      if (job.aborted) continue;
+      this.accept(job, job.sampler.sample(r));
+    }
+  }
+
+  /** A sampled token: text, stop checks, and the end of the request when it is done. */
+  private accept(job: Job, t: SampledToken): void {
+    const now = performance.now();
+    if (!job.firstTokenAt) job.firstTokenAt = now;
+    this.generated++;
+    job.tokens.push(t.id);
+    job.out.push(t);
+    const { spec } = job;
+    if (spec.stopTokens.has(t.id)) {
+      const tail = job.text.finish();
+      job.textSoFar += tail;
+      job.stream.push({ text: tail, tokens: [t] });
+      return this.finish(job, 'stop', { token: t.id });
+    }
+    const piece = job.text.push(this.tokens.isSpecial(t.id) ? new Uint8Array(0) : this.tokens.tokenBytes(t.id));
+    job.textSoFar += piece.text;
+    if (piece.stop !== undefined) {
+      job.stream.push({ text: piece.text, tokens: [t] });
+      return this.finish(job, 'stop', { string: piece.stop });
+    }
+    const generated = job.tokens.length - job.promptLength;
+    // the next step would feed this token at position tokens.length - 1
+    const full = job.tokens.length > this.nCtx;
+    if ((spec.maxTokens !== undefined && generated >= spec.maxTokens) || full) {
+      const tail = job.text.finish();
+      job.textSoFar += tail;
+      job.stream.push({ text: piece.text + tail, tokens: [t] });
+      return this.finish(job, 'length');
+    }
+    job.stream.push({ text: piece.text, tokens: [t] });
+  }
+
+  private finish(job: Job, reason: FinishReason, stoppedBy?: GenerationResult['stoppedBy']): void {
+    const now = performance.now();
+    const completion = job.tokens.length - job.promptLength;
+    this.release(job);
+    job.stream.end({
+      text: job.textSoFar,
+      tokens: job.out,
+      finishReason: reason,
+      ...(stoppedBy ? { stoppedBy } : {}),
+      usage: {
+        promptTokens: job.promptLength,
+        completionTokens: completion,
+        totalTokens: job.promptLength + completion,
+        cachedPromptTokens: job.cachedPromptTokens,
+      },
+      seed: job.sampler.seed,
+      timings: {
+        queuedMs: job.startedAt - job.submittedAt,
+        timeToFirstTokenMs: job.firstTokenAt - job.submittedAt,
+        totalMs: now - job.submittedAt,
+      },
+    });
+  }
+
+  private finishWithError(job: Job, err: unknown): void {
+    const slot = job.slot;
+    this.release(job);
+    if (slot && !this.ctx.closed) {
+      // what the cache holds for a failed batch is unknown: drop it
+      this.ctx.seqRemove(slot.seq, 0, -1);
+      slot.n = 0;
+      slot.tokens = [];
+    }
+    job.aborted = true;
+    job.stream.fail(err);
+  }
+
+  private failAll(err: unknown): void {
+    for (const s of this.slots) if (s.job) this.finishWithError(s.job, err);
+  }
+}

@@ -1,0 +1,173 @@
+import { Candidates, rowMax, topKOfRow } from './candidates.js';
+
+/**
+ * Logits processors, applied in this fixed order (see Sampler):
+ *   1. LogitBias          row, in place (sparse)
+ *   2. Penalties          row, in place (sparse: only tokens seen)
+ *   3. Temperature        candidates (a factor, no rewrite)
+ *   4. TopK               candidates → list of k
+ *   5. TopP               candidates → nucleus
+ *   6. MinP               candidates → those >= min_p * best
+ * Row processors change the logits a token has; candidate processors choose which tokens remain.
+ */
+
+/** Tokens a request has seen, kept up to date as it generates, for the penalties. */
+export class TokenHistory {
+  /** prompt and output tokens (repetition penalty) */
+  readonly seen = new Set<number>();
+  /** output tokens and how often each came (presence and frequency penalties) */
+  readonly outputCounts = new Map<number, number>();
+
+  constructor(prompt: Iterable<number> = []) {
+    for (const t of prompt) this.seen.add(t);
+  }
+
+  push(token: number): void {
+    this.seen.add(token);
+    this.outputCounts.set(token, (this.outputCounts.get(token) ?? 0) + 1);
+  }
+}
+
+export interface RowProcessor {
+  apply(row: Float32Array, history: TokenHistory): void;
+}
+
+export interface CandidateProcessor {
+  apply(c: Candidates): void;
+}
+
+/** OpenAI logit_bias: adds a fixed amount to chosen tokens' logits. */
+export class LogitBias implements RowProcessor {
+  constructor(private readonly bias: ReadonlyMap<number, number>) {}
+  apply(row: Float32Array): void {
+    for (const [id, b] of this.bias) row[id] = row[id]! + b;
+  }
+}
+
+/**
+ * Repetition penalty (CTRL, as HF and llama.cpp apply it: positive logits divided, negative ones
+ * multiplied) over prompt and output; then OpenAI's presence and frequency penalties over the
+ * output only (as vLLM does): logit -= presence * [count > 0] + frequency * count.
+ */
+export class Penalties implements RowProcessor {
+  constructor(
+    private readonly repetition: number,
+    private readonly presence: number,
+    private readonly frequency: number,
+  ) {}
+
+  apply(row: Float32Array, history: TokenHistory): void {
+    const r = this.repetition;
+    if (r !== 1) {
+      for (const id of history.seen) {
+        const l = row[id]!;
+        row[id] = l > 0 ? l / r : l * r;
+      }
+    }
+    if (this.presence !== 0 || this.frequency !== 0) {
+      for (const [id, count] of history.outputCounts) row[id] = row[id]! - this.presence - this.frequency * count;
+    }
+  }
+}
+
+export class Temperature implements CandidateProcessor {
+  constructor(private readonly t: number) {}
+  apply(c: Candidates): void {
+    c.invTemp = 1 / this.t;
+  }
+}
+
+export class TopK implements CandidateProcessor {
+  constructor(private readonly k: number) {}
+  apply(c: Candidates): void {
+    if (this.k <= 0 || this.k >= c.size) return;
+    if (c.full) {
+      const { ids, logits } = topKOfRow(c.row, this.k);
+      c.setList(ids, logits, ids.length, true);
+    } else {
+      c.sortList();
+      c.truncate(this.k);
+    }
+  }
+}
+
+/** Nucleus: the most likely tokens whose probabilities (at this temperature) sum to at least p. */
+export class TopP implements CandidateProcessor {
+  constructor(private readonly p: number) {}
+
+  apply(c: Candidates): void {
+    if (this.p >= 1) return;
+    if (c.full) {
+      // The nucleus is usually small: take the top 64 and grow (x8) until they hold mass p,
+      // with the full normaliser from one pass, instead of sorting the whole vocabulary.
+      const row = c.row;
+      const max = rowMax(row);
+      const invT = c.invTemp;
+      let z = 0;
+      for (let i = 0; i < row.length; i++) z += Math.exp((row[i]! - max) * invT);
+      for (let k = 64; ; k *= 8) {
+        const top = topKOfRow(row, Math.min(k, row.length));
+        let mass = 0;
+        for (let i = 0; i < top.ids.length; i++) {
+          mass += Math.exp((top.logits[i]! - max) * invT) / z;
+          if (mass >= this.p) {
+            c.setList(top.ids, top.logits, i + 1, true);
+            return;
+          }
+        }
+        if (top.ids.length === row.length) {
+          c.setList(top.ids, top.logits, top.ids.length, true); // rounding: p not quite reached
+          return;
+        }
+      }
+    }
+    c.sortList();
+    const probs = c.listProbs();
+    let mass = 0;
+    for (let i = 0; i < c.n; i++) {
+      mass += probs[i]!;
+      if (mass >= this.p) {
+        c.truncate(i + 1);
+        return;
+      }
+    }
+  }
+}
+
+/** Keeps tokens with probability >= min_p * (probability of the best token). */
+export class MinP implements CandidateProcessor {
+  constructor(private readonly minP: number) {}
+
+  apply(c: Candidates): void {
+    if (this.minP <= 0) return;
+    // p_i / p_max >= min_p  <=>  (l_i - l_max) * invTemp >= ln(min_p)
+    const cut = Math.log(this.minP) / c.invTemp;
+    if (c.full) {
+      const row = c.row;
+      const threshold = rowMax(row) + cut;
+      let n = 0;
+      for (let i = 0; i < row.length; i++) if (row[i]! >= threshold) n++;
+      const ids = new Int32Array(n);
+      const logits = new Float32Array(n);
+      for (let i = 0, j = 0; i < row.length; i++) {
+        if (row[i]! >= threshold) {
+          ids[j] = i;
+          logits[j++] = row[i]!;
+        }
+      }
+      c.setList(ids, logits, n, false);
+      return;
+    }
+    let max = -Infinity;
+    for (let i = 0; i < c.n; i++) if (c.logits[i]! > max) max = c.logits[i]!;
+    const threshold = max + cut;
+    let j = 0;
+    for (let i = 0; i < c.n; i++) {
+      if (c.logits[i]! >= threshold) {
+        c.ids[j] = c.ids[i]!;
+        c.logits[j++] = c.logits[i]!;
+      }
+    }
+    c.n = j; // order is kept, so a sorted list stays sorted
+  }
+}

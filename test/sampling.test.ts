@@ -1,0 +1,213 @@
+import { describe, expect, it } from 'vitest';
+
+import { Candidates, topKOfRow } from '../src/sampling/candidates.js';
+import { samplingParams } from '../src/sampling/options.js';
+import { LogitBias, MinP, Penalties, Temperature, TokenHistory, TopK, TopP } from '../src/sampling/processors.js';
+import { Rng } from '../src/sampling/rng.js';
+import { draw, Sampler } from '../src/sampling/sampler.js';
+
+const row = (...v: number[]) => Float32Array.from(v);
+const logs = (...p: number[]) => Float32Array.from(p, Math.log);
+const listIds = (c: Candidates) => Array.from(c.ids.subarray(0, c.n));
+const close = (a: ArrayLike<number>, b: number[], digits = 6) => {
+  expect(a.length).toBe(b.length);
+  b.forEach((v, i) => expect(a[i]!).toBeCloseTo(v, digits));
+};
+
+describe('row processors', () => {
+  it('logit bias adds to the named tokens only', () => {
+    const r = row(1, 2, 3, 4);
+    new LogitBias(new Map([[0, 5], [3, -100]])).apply(r);
+    close(r, [6, 2, 3, -96]);
+  });
+
+  it('repetition penalty divides positive and multiplies negative logits of seen tokens', () => {
+    const r = row(2, -2, 1, 4);
+    const h = new TokenHistory([0, 1]);
+    new Penalties(2, 0, 0).apply(r, h);
+    close(r, [1, -4, 1, 4]);
+  });
+
+  it('presence and frequency penalties count generated tokens only', () => {
+    const r = row(1, 1, 1);
+    const h = new TokenHistory([0]); // prompt token: no presence/frequency penalty
+    h.push(2);
+    h.push(2);
+    h.push(2);
+    h.push(1);
+    new Penalties(1, 0.5, 0.25).apply(r, h);
+    close(r, [1, 1 - 0.5 - 0.25, 1 - 0.5 - 0.75]);
+  });
+});
+
+describe('candidate processors', () => {
+  it('top-k keeps the k best, ties to the lower id, in order', () => {
+    const c = new Candidates(row(0.1, 3, 2, 3, -1));
+    new TopK(2).apply(c);
+    expect(listIds(c)).toEqual([1, 3]);
+    const c3 = new Candidates(row(0.1, 3, 2, 3, -1));
+    new TopK(3).apply(c3);
+    expect(listIds(c3)).toEqual([1, 3, 2]);
+  });
+
+  it('top-k of a large row matches a full sort', () => {
+    const rng = new Rng(7);
+    const r = Float32Array.from({ length: 5000 }, () => Math.round(rng.next() * 1000) / 10);
+    const want = Array.from(r.keys()).sort((a, b) => r[b]! - r[a]! || a - b).slice(0, 50);
+    expect(Array.from(topKOfRow(r, 50).ids)).toEqual(want);
+  });
+
+  it('top-p keeps the smallest prefix reaching p, from the whole vocabulary or a list', () => {
+    for (const [p, n] of [[0.5, 1], [0.8, 2], [0.81, 3], [0.96, 4], [1e-9, 1]] as const) {
+      const full = new Candidates(logs(0.15, 0.5, 0.05, 0.3));
+      new TopP(p).apply(full);
+      expect(listIds(full)).toEqual([1, 3, 0, 2].slice(0, n));
+      const list = new Candidates(logs(0.15, 0.5, 0.05, 0.3));
+      new TopK(3).apply(list);
+      new TopP(p).apply(list);
+      // after top-k 3 the list is renormalised: 0.5/0.95, 0.3/0.95, 0.15/0.95
+      const nList = p <= 0.5 / 0.95 ? 1 : p <= 0.8 / 0.95 ? 2 : 3;
+      expect(listIds(list)).toEqual([1, 3, 0].slice(0, nList));
+    }
+  });
+
+  it('top-p works at a temperature', () => {
+    // at T = 2 the probabilities are proportional to sqrt(p): 0.6, 0.4 -> sqrt 0.7746, 0.6325 -> 0.5505, 0.4495
+    const c = new Candidates(logs(0.6, 0.4));
+    new Temperature(2).apply(c);
+    new TopP(0.55).apply(c);
+    expect(listIds(c)).toEqual([0]);
+    const d = new Candidates(logs(0.6, 0.4));
+    new Temperature(2).apply(d);
+    new TopP(0.551).apply(d);
+    expect(listIds(d)).toEqual([0, 1]);
+  });
+
+  it('min-p drops tokens below min_p times the best', () => {
+    const full = new Candidates(logs(0.15, 0.5, 0.05, 0.3));
+    new MinP(0.25).apply(full); // threshold 0.125
+    expect(listIds(full).sort()).toEqual([0, 1, 3]);
+    const list = new Candidates(logs(0.15, 0.5, 0.05, 0.3));
+    new TopK(3).apply(list);
+    new MinP(0.5).apply(list); // threshold 0.25
+    expect(listIds(list)).toEqual([1, 3]);
+  });
+
+  it('temperature reshapes the list probabilities as p^(1/T)', () => {
+    const c = new Candidates(logs(0.6, 0.4));
+    c.setList(Int32Array.from([0, 1]), logs(0.6, 0.4), 2, true);
+    new Temperature(2).apply(c);
+    const s = Math.sqrt(0.6) + Math.sqrt(0.4);
+    close(c.listProbs(), [Math.sqrt(0.6) / s, Math.sqrt(0.4) / s]);
+  });
+});
+
+describe('draw', () => {
+  it('follows the distribution (full vocabulary and list)', () => {
+    const rng = new Rng(123);
+    const counts = [0, 0, 0];
+    const countsList = [0, 0, 0];
+    const n = 20000;
+    for (let i = 0; i < n; i++) {
+      counts[draw(new Candidates(logs(0.5, 0.3, 0.2)), rng.next())]!++;
+      const c = new Candidates(logs(0.5, 0.3, 0.2));
+      c.setList(Int32Array.from([0, 1, 2]), logs(0.5, 0.3, 0.2), 3, true);
+      countsList[draw(c, rng.next())]!++;
+    }
+    for (const cs of [counts, countsList]) {
+      expect(cs[0]! / n).toBeCloseTo(0.5, 1);
+      expect(Math.abs(cs[1]! / n - 0.3)).toBeLessThan(0.02);
+      expect(Math.abs(cs[2]! / n - 0.2)).toBeLessThan(0.02);
+    }
+  });
+
+  it('u at the edges stays inside the candidates', () => {
+    expect(draw(new Candidates(logs(0.5, 0.5)), 0)).toBe(0);
+    expect(draw(new Candidates(logs(0.5, 0.5)), 0.999999999)).toBe(1);
+  });
+});
+
+describe('Sampler', () => {
+  const V = 1000;
+  const logitsFor = (step: number) => {
+    const rng = new Rng(1000 + step);
+    return Float32Array.from({ length: V }, () => rng.next() * 4);
+  };
+  const run = (opts: Parameters<typeof samplingParams>[0], steps = 100) => {
+    const s = new Sampler(samplingParams(opts, V), [1, 2, 3]);
+    return Array.from({ length: steps }, (_, i) => s.sample(logitsFor(i)).id);
+  };
+
+  it('the same seed reproduces the same tokens; another seed does not', () => {
+    const opts = { temperature: 0.9, topK: 40, topP: 0.95, minP: 0.01, repetitionPenalty: 1.1, presencePenalty: 0.3, seed: 42 };
+    expect(run(opts)).toEqual(run(opts));
+    expect(run(opts)).not.toEqual(run({ ...opts, seed: 43 }));
+    expect(run({ temperature: 1, seed: 5 })).toEqual(run({ temperature: 1, seed: 5 }));
+  });
+
+  it('temperature 0 is greedy after bias and penalties, whatever top_k/top_p say', () => {
+    const s = new Sampler(samplingParams({ temperature: 0, topK: 1, topP: 0.1, logitBias: { 7: 100 } }, V));
+    expect(s.sample(logitsFor(0)).id).toBe(7);
+    const g = new Sampler(samplingParams({ temperature: 0 }, 4));
+    expect(g.sample(row(1, 5, 5, 2)).id).toBe(1);
+  });
+
+  it('logit bias acts before top-k (the order is fixed)', () => {
+    const s = new Sampler(samplingParams({ temperature: 1, topK: 1, logitBias: { 3: 100 }, seed: 1 }, 4));
+    expect(s.sample(row(4, 3, 2, 1)).id).toBe(3);
+  });
+
+  it('penalties act on what was generated', () => {
+    const s = new Sampler(samplingParams({ temperature: 0, frequencyPenalty: 2 }, 3));
+    expect(s.sample(row(3, 2, 0)).id).toBe(0); // 3 vs 2
+    expect(s.sample(row(3, 2, 0)).id).toBe(1); // 0 was penalised by 2: 1 < 2
+  });
+
+  it('logprobs are the raw distribution, with the top alternatives', () => {
+    const s = new Sampler(samplingParams({ temperature: 0, logprobs: true, topLogprobs: 2, logitBias: { 2: 100 } }, 3));
+    const t = s.sample(logs(0.5, 0.3, 0.2));
+    expect(t.id).toBe(2);
+    expect(t.logprob!).toBeCloseTo(Math.log(0.2), 5);
+    expect(t.top!.map((x) => x.id)).toEqual([0, 1]);
+    expect(t.top![0]!.logprob).toBeCloseTo(Math.log(0.5), 5);
+  });
+
+  it('a sampler without a seed draws its own and reports it', () => {
+    const s = new Sampler(samplingParams({}, 4));
+    expect(Number.isInteger(s.seed)).toBe(true);
+  });
+});
+
+describe('sampling options are checked', () => {
+  const bad: [Record<string, unknown>, string][] = [
+    [{ temperature: -1 }, 'temperature'],
+    [{ temperature: Number.NaN }, 'temperature'],
+    [{ temperature: '1' }, 'temperature'],
+    [{ topK: 1.5 }, 'top_k'],
+    [{ topK: -1 }, 'top_k'],
+    [{ topP: 0 }, 'top_p'],
+    [{ topP: 1.01 }, 'top_p'],
+    [{ minP: 2 }, 'min_p'],
+    [{ repetitionPenalty: 0 }, 'repetition_penalty'],
+    [{ presencePenalty: 2.5 }, 'presence_penalty'],
+    [{ frequencyPenalty: -3 }, 'frequency_penalty'],
+    [{ seed: 1.5 }, 'seed'],
+    [{ seed: 2 ** 60 }, 'seed'],
+    [{ topLogprobs: 21, logprobs: true }, 'top_logprobs'],
+    [{ topLogprobs: 2 }, 'top_logprobs'],
+    [{ logprobs: 'yes' }, 'logprobs'],
+    [{ logitBias: { 10: 1 } }, 'logit_bias'],
+    [{ logitBias: { abc: 1 } }, 'logit_bias'],
+    [{ logitBias: { 1: 101 } }, 'logit_bias'],
+    [{ logitBias: [1] }, 'logit_bias'],
+  ];
+  for (const [opts, param] of bad) {
+    it(`rejects ${JSON.stringify(opts)}`, () => {
+      expect(() => samplingParams(opts as never, 10)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG', param }));
+    });
+  }
+  it('fills defaults', () => {
+    const p = samplingParams({}, 10);
+    expect(p).toMatchObject({ temperature: 1, topK: 0, topP: 1, minP: 0, repetitionPenalty: 1, logprobs: false });
+  });
+});
