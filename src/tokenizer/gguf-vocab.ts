@@ -1,0 +1,83 @@
+// Reads and checks the tokenizer.ggml.* metadata of a GGUF file (as Model.metadata() returns it),
+// with llama.cpp's defaults for SentencePiece ("llama") vocabularies where a key is absent.
+import type { GgufMetadataValue } from '../runtime/addon.js';
+import { TokenizerError } from './errors.js';
+
+/** GGUF token types (llama_token_type). */
+export const TokenType = { UNDEFINED: 0, NORMAL: 1, UNKNOWN: 2, CONTROL: 3, USER_DEFINED: 4, UNUSED: 5, BYTE: 6 } as const;
+
+export interface GgufVocab {
+  tokens: string[];
+  scores: Float32Array;
+  types: Int32Array;
+  bosId: number | undefined;
+  eosId: number | undefined;
+  unkId: number | undefined;
+  addBos: boolean;
+  addEos: boolean;
+  addSpacePrefix: boolean;
+}
+
+function bad(message: string): TokenizerError {
+  return new TokenizerError('ERR_BAD_MODEL_FILE', `GGUF tokenizer metadata: ${message}; the file was not written by a working GGUF converter`);
+}
+
+function numbers(v: GgufMetadataValue | undefined, key: string, n: number): ArrayLike<number> | undefined {
+  if (v === undefined) return undefined;
+  const ok = (Array.isArray(v) && v.every((x) => typeof x === 'number')) || (ArrayBuffer.isView(v) && !(v instanceof DataView));
+  if (!ok) throw bad(`${key} is not a numeric array`);
+  const arr = v as ArrayLike<number>;
+  if (arr.length !== n) throw bad(`${key} has ${arr.length} entries for ${n} tokens`);
+  return arr;
+}
+
+function flag(md: Record<string, GgufMetadataValue>, key: string, dflt: boolean): boolean {
+  const v = md[key];
+  if (v === undefined) return dflt;
+  if (typeof v !== 'boolean') throw bad(`${key} is not a boolean`);
+  return v;
+}
+
+function tokenIdKey(md: Record<string, GgufMetadataValue>, key: string, dflt: number, n: number): number | undefined {
+  // as llama.cpp: a default outside the vocabulary is disabled, an id outside it is ignored
+  let id = dflt < n ? dflt : undefined;
+  const v = md[key];
+  if (v !== undefined) {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw bad(`${key} is not a token id`);
+    if (v < n) id = v;
+  }
+  return id;
+}
+
+export function readGgufVocab(md: Record<string, GgufMetadataValue>): GgufVocab {
+  if (!md || typeof md !== 'object') throw new TokenizerError('ERR_INVALID_ARG', 'tokenizerFromGguf() takes the metadata object of a GGUF model (Model.metadata())');
+  const model = md['tokenizer.ggml.model'];
+  if (model === undefined) throw bad('tokenizer.ggml.model is missing');
+  if (model !== 'llama') {
+    throw new TokenizerError('ERR_UNSUPPORTED_TOKENIZER',
+      `GGUF tokenizer model '${String(model)}' is not supported (only SentencePiece 'llama' vocabularies, as Gemma GGUFs carry); load the model from its HF directory instead`);
+  }
+  const tokens = md['tokenizer.ggml.tokens'];
+  if (!Array.isArray(tokens) || tokens.length === 0 || !tokens.every((t) => typeof t === 'string')) throw bad('tokenizer.ggml.tokens is missing or not a list of strings');
+  const n = tokens.length;
+  const scoresIn = numbers(md['tokenizer.ggml.scores'], 'tokenizer.ggml.scores', n);
+  const typesIn = numbers(md['tokenizer.ggml.token_type'], 'tokenizer.ggml.token_type', n);
+  const scores = scoresIn ? Float32Array.from(scoresIn) : new Float32Array(n);
+  const types = typesIn ? Int32Array.from(typesIn) : new Int32Array(n).fill(TokenType.NORMAL);
+
+  // llama.cpp's SPM defaults: bos 1, eos 2, unk 0, add_bos true, add_space_prefix true
+  const bosId = tokenIdKey(md, 'tokenizer.ggml.bos_token_id', 1, n);
+  const eosId = tokenIdKey(md, 'tokenizer.ggml.eos_token_id', 2, n);
+  const unkId = tokenIdKey(md, 'tokenizer.ggml.unknown_token_id', 0, n);
+  return {
+    tokens: tokens as string[],
+    scores,
+    types,
+    bosId,
+    eosId,
+    unkId,
+    addBos: flag(md, 'tokenizer.ggml.add_bos_token', true) && bosId !== undefined,
+    addEos: flag(md, 'tokenizer.ggml.add_eos_token', false) && eosId !== undefined,
+    addSpacePrefix: flag(md, 'tokenizer.ggml.add_space_prefix', true),
+  };
+}

@@ -1,0 +1,221 @@
+// llama.cpp's SentencePiece ("llama" vocabulary) tokenization, step for step, so a GGUF-only
+// model tokenizes as llama.cpp tokenizes the same file (src/llama-vocab.cpp):
+//  1. control, user-defined and unknown tokens written in the text are split out first, the
+//     longest token text first (tokenizer_st_partition);
+//  2. every remaining piece of text gets ' ' in front when add_space_prefix is set and it starts
+//     the text or follows a token of step 1, then ' ' → '▁';
+//  3. starting from single characters, the adjacent pair whose concatenation is a token with the
+//     highest score merges first, ties going to the leftmost pair (llm_tokenizer_spm_session);
+//  4. what is left that is not a token becomes byte tokens (<0xNN>).
+// `tokenizers`' BPE cannot express step 3: a pair merges here when the concatenation is a token
+// even if its halves are not, and equal scores tie by position rather than by a merge rank.
+import { TokenType, type GgufVocab } from './gguf-vocab.js';
+
+interface TrieNode {
+  next: Map<number, TrieNode>;
+  id: number; // token ending here, -1 if none
+}
+
+const utf8 = new TextEncoder();
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+export class SpmEncoder {
+  private readonly ids = new Map<string, number>();
+  private readonly scores: Float32Array;
+  private readonly byteIds = new Int32Array(256).fill(-1);
+  private readonly trie: TrieNode = { next: new Map(), id: -1 };
+  /** partition order of each splitting token: longest UTF-8 text first, as llama.cpp sorts them */
+  private readonly rank = new Map<number, number>();
+  private readonly tokens: string[];
+  private readonly addSpacePrefix: boolean;
+  private readonly unkId: number;
+
+  constructor(vocab: GgufVocab) {
+    const { tokens, types } = vocab;
+    this.tokens = tokens;
+    this.scores = vocab.scores;
+    this.addSpacePrefix = vocab.addSpacePrefix;
+    this.unkId = vocab.unkId ?? -1;
+    // later duplicates win, as in llama.cpp's token_to_id
+    for (let i = 0; i < tokens.length; i++) this.ids.set(tokens[i]!, i);
+
+    const splitting: number[] = [];
+    for (let i = 0; i < tokens.length; i++) {
+      const t = types[i];
+      if ((t === TokenType.CONTROL || t === TokenType.USER_DEFINED || t === TokenType.UNKNOWN) && tokens[i]!.length > 0) splitting.push(i);
+    }
+    const bytes = new Map(splitting.map((i) => [i, utf8.encode(tokens[i]!).length]));
+    splitting.sort((a, b) => bytes.get(b)! - bytes.get(a)! || a - b);
+    splitting.forEach((id, r) => this.rank.set(id, r));
+    for (const id of splitting) this.insert(tokens[id]!, id);
+
+    // byte_to_token: "<0xNN>", else the one-byte piece itself
+    for (let b = 0; b < 256; b++) {
+      const hex = b.toString(16).toUpperCase().padStart(2, '0');
+      const id = this.ids.get(`<0x${hex}>`) ?? (b < 0x80 ? this.ids.get(String.fromCharCode(b)) : undefined);
+      if (id !== undefined) this.byteIds[b] = id;
+    }
+  }
+
+  private insert(text: string, id: number): void {
+    let node = this.trie;
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      let nx = node.next.get(c);
+      if (!nx) {
+        nx = { next: new Map(), id: -1 };
+        node.next.set(c, nx);
+      }
+      node = nx;
+    }
+    node.id = id;
+  }
+
+  /** The splitting tokens that occur anywhere in the text, in llama.cpp's partition order. */
+  private occurring(text: string): number[] {
+    const found = new Set<number>();
+    const root = this.trie.next;
+    for (let i = 0; i < text.length; i++) {
+      let node = root.get(text.charCodeAt(i));
+      for (let j = i + 1; node; j++) {
+        if (node.id >= 0) found.add(node.id);
+        if (j >= text.length) break;
+        node = node.next.get(text.charCodeAt(j));
+      }
+    }
+    return [...found].sort((a, b) => this.rank.get(a)! - this.rank.get(b)!);
+  }
+
+  encode(input: string, out: number[]): void {
+    const text = input.replace(LONE_SURROGATE, '\uFFFD'); // as UTF-8 encoding turns them
+    if (text.length === 0) return;
+    // fragments: strings are raw text, numbers are tokens already split out
+    let frags: Array<string | number> = [text];
+    for (const id of this.occurring(text)) {
+      const tok = this.tokens[id]!;
+      const next: Array<string | number> = [];
+      for (const f of frags) {
+        if (typeof f === 'number') {
+          next.push(f);
+          continue;
+        }
+        let from = 0;
+        for (let at = f.indexOf(tok); at >= 0; at = f.indexOf(tok, from)) {
+          if (at > from) next.push(f.slice(from, at));
+          next.push(id);
+          from = at + tok.length;
+        }
+        if (from < f.length) next.push(from === 0 ? f : f.slice(from));
+      }
+      frags = next;
+    }
+    let prevSpecial = true;
+    for (const f of frags) {
+      if (typeof f === 'number') {
+        out.push(f);
+        prevSpecial = true;
+        continue;
+      }
+      this.encodePiece(((this.addSpacePrefix && prevSpecial ? ' ' : '') + f).replaceAll(' ', '▁'), out);
+      prevSpecial = false;
+    }
+  }
+
+  /** llm_tokenizer_spm_session::tokenize on one escaped piece of text. */
+  private encodePiece(s: string, out: number[]): void {
+    // symbols: one per code point, as a doubly linked list over [start, start + len)
+    const n0 = s.length;
+    const start = new Int32Array(n0);
+    const len = new Int32Array(n0);
+    let n = 0;
+    for (let i = 0; i < n0; ) {
+      const c = s.charCodeAt(i);
+      const w = c >= 0xd800 && c <= 0xdbff && i + 1 < n0 ? 2 : 1;
+      start[n] = i;
+      len[n] = w;
+      n++;
+      i += w;
+    }
+    const prev = new Int32Array(n);
+    const next = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      prev[i] = i - 1;
+      next[i] = i + 1 < n ? i + 1 : -1;
+    }
+
+    // max-heap of candidate merges: higher score first, then the leftmost
+    const cap = 3 * n + 4;
+    const hScore = new Float64Array(cap);
+    const hLeft = new Int32Array(cap);
+    const hRight = new Int32Array(cap);
+    const hSize = new Int32Array(cap);
+    let hn = 0;
+    const before = (a: number, b: number): boolean => hScore[a]! > hScore[b]! || (hScore[a] === hScore[b] && hLeft[a]! < hLeft[b]!);
+    const swap = (a: number, b: number): void => {
+      let t = hScore[a]!; hScore[a] = hScore[b]!; hScore[b] = t;
+      t = hLeft[a]!; hLeft[a] = hLeft[b]!; hLeft[b] = t;
+      t = hRight[a]!; hRight[a] = hRight[b]!; hRight[b] = t;
+      t = hSize[a]!; hSize[a] = hSize[b]!; hSize[b] = t;
+    };
+    const tryAdd = (l: number, r: number): void => {
+      if (l < 0 || r < 0) return;
+      const id = this.ids.get(s.slice(start[l]!, start[r]! + len[r]!));
+      if (id === undefined) return;
+      let i = hn++;
+      hScore[i] = this.scores[id]!;
+      hLeft[i] = l;
+      hRight[i] = r;
+      hSize[i] = len[l]! + len[r]!;
+      while (i > 0) {
+        const p = (i - 1) >> 1;
+        if (!before(i, p)) break;
+        swap(i, p);
+        i = p;
+      }
+    };
+    for (let i = 1; i < n; i++) tryAdd(i - 1, i);
+
+    while (hn > 0) {
+      const l = hLeft[0]!;
+      const r = hRight[0]!;
+      const size = hSize[0]!;
+      hn--;
+      if (hn > 0) {
+        hScore[0] = hScore[hn]!; hLeft[0] = hLeft[hn]!; hRight[0] = hRight[hn]!; hSize[0] = hSize[hn]!;
+        let i = 0;
+        for (;;) {
+          const a = 2 * i + 1;
+          const b = a + 1;
+          let m = i;
+          if (a < hn && before(a, m)) m = a;
+          if (b < hn && before(b, m)) m = b;
+          if (m === i) break;
+          swap(i, m);
+          i = m;
+        }
+      }
+      // stale: one side was merged away or grew since this pair was queued
+      if (len[l] === 0 || len[r] === 0 || len[l]! + len[r]! !== size) continue;
+      len[l] = size;
+      len[r] = 0;
+      next[l] = next[r]!;
+      if (next[r]! >= 0) prev[next[r]!] = l;
+      tryAdd(prev[l]!, l);
+      tryAdd(l, next[l]!);
+    }
+
+    for (let i = 0; i !== -1 && n > 0; i = next[i]!) {
+      const piece = s.slice(start[i]!, start[i]! + len[i]!);
+      const id = this.ids.get(piece);
+      if (id !== undefined) {
+        out.push(id);
+        continue;
+      }
+      for (const b of utf8.encode(piece)) {
+        // a vocabulary without byte tokens: llama.cpp would fail here; <unk> is the honest stand-in
+        const bid = this.byteIds[b]! >= 0 ? this.byteIds[b]! : this.unkId;
+        if (bid >= 0) out.push(bid);
+      }
+    }
+  }
+}
