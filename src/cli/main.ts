@@ -1,10 +1,14 @@
 import { UsageError } from './args.js';
 import { benchCommand, benchUsage } from './bench.js';
 import { logitsCommand, logitsUsage } from './logits.js';
+import { modelsCommand, modelsUsage } from './models.js';
+import { pullCommand, pullUsage } from './pull.js';
 
 const commands: Record<string, { run: (argv: string[]) => Promise<void>; usage: string }> = {
   logits: { run: logitsCommand, usage: logitsUsage },
   bench: { run: benchCommand, usage: benchUsage },
+  pull: { run: pullCommand, usage: pullUsage },
+  models: { run: modelsCommand, usage: modelsUsage },
 };
 
 function usage(): string {
