@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 
+import { resolveModel } from '../hub/index.js';
 import { Batch, Model, type Context } from '../runtime/index.js';
 import { intOption, runtimeArgs, runtimeOptions } from './args.js';
 
@@ -72,7 +73,8 @@ export async function benchCommand(argv: string[]): Promise<void> {
   const nPrompt = intOption(values.prompt, 'prompt', 512)!;
   const nGen = intOption(values.gen, 'gen', 128)!;
   const reps = intOption(values.reps, 'reps', 3)!;
-  const model = await Model.open(modelPath, { threads });
+  // any model reference: a path, an HF id (downloaded into the HF cache), org/repo:file.gguf
+  const model = await Model.open((await resolveModel(modelPath)).path, { threads });
   try {
     const V = model.info.nVocab;
     const ctx = await model.createContext({

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 
+import { resolveModel } from '../hub/index.js';
 import { Batch, Model } from '../runtime/index.js';
 import { requireOption, runtimeArgs, runtimeOptions, UsageError } from './args.js';
 
@@ -19,7 +20,8 @@ export async function logitsCommand(argv: string[]): Promise<void> {
     if (s.trim() === '' || !Number.isInteger(t) || t < 0) throw new UsageError(`--tokens: '${s}' is not a token id`);
     return t;
   });
-  const model = await Model.open(modelPath, { threads });
+  // any model reference: a path, an HF id (downloaded into the HF cache), org/repo:file.gguf
+  const model = await Model.open((await resolveModel(modelPath)).path, { threads });
   try {
     const ctx = await model.createContext({
       nCtx: Math.max(tokens.length, 1),
