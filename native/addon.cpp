@@ -12,14 +12,30 @@
 
 namespace potron {
 
-// loadModel(path): Promise<NativeModel>. Parsing, validation and mmap run off the JS thread.
+static WeightDtype dtype_option(Napi::Env env, Napi::Value v) {
+  if (v.IsUndefined()) return WeightDtype::Auto;
+  const std::string s = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
+  if (s == "auto") return WeightDtype::Auto;
+  if (s == "f32") return WeightDtype::F32;
+  if (s == "f16") return WeightDtype::F16;
+  if (s == "bf16") return WeightDtype::BF16;
+  throw_js(env, "ERR_INVALID_ARG", "dtype must be 'auto', 'f32', 'f16' or 'bf16', not '" + v.ToString().Utf8Value() + "'");
+}
+
+// loadModel(path, { dtype }): Promise<NativeModel>. path is a .gguf file or an HF model
+// directory. Parsing, validation, mmap and conversions run off the JS thread.
 static Napi::Value LoadModel(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsString()) throw_js(env, "ERR_INVALID_ARG", "loadModel(path): path must be a string");
   std::string path = info[0].As<Napi::String>();
+  ModelOptions options;
+  if (info.Length() > 1 && !info[1].IsUndefined()) {
+    if (!info[1].IsObject()) throw_js(env, "ERR_INVALID_ARG", "loadModel(path, options): options must be an object");
+    options.dtype = dtype_option(env, info[1].As<Napi::Object>().Get("dtype"));
+  }
   auto result = std::make_shared<std::shared_ptr<Model>>();
   auto* w = new PromiseWorker(
-      env, [path, result] { *result = std::make_shared<Model>(path); },
+      env, [path, options, result] { *result = std::make_shared<Model>(path, options); },
       [result](Napi::Env env) -> Napi::Value { return ModelWrap::NewInstance(env, std::move(*result)); });
   w->Queue();
   return w->promise();

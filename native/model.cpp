@@ -1,9 +1,13 @@
 #include "model.h"
 
+#include <algorithm>
+#include <cstring>
 #include <map>
+#include <sys/stat.h>
 
 #include "backend.h"
 #include "errors.h"
+#include "hf_checkpoint.h"
 
 namespace potron {
 
@@ -25,16 +29,75 @@ static std::string shape_str(const int64_t* ne, int n) {
   return s + "]";
 }
 
-Model::Model(const std::string& path) : gguf_(std::make_unique<GgufFile>(path)), hp_(GemmaHParams::from_gguf(*gguf_)) {
-  const size_t n_weights = gguf_->tensors().size();
-  ggml_init_params params{ggml_tensor_overhead() * (n_weights + 1), nullptr, /*no_alloc=*/true};
+ggml_type auto_float_type(ggml_backend_dev_t dev) {
+  // As Candle decides: BF16 where the device computes it natively (CUDA); F32 on CPU, where
+  // BF16 matrices make ggml round the activations to BF16 too, and on Metal.
+  if (ggml_backend_dev_type(dev) == GGML_BACKEND_DEVICE_TYPE_GPU &&
+      std::string(ggml_backend_reg_name(ggml_backend_dev_backend_reg(dev))) == "CUDA") {
+    return GGML_TYPE_BF16;
+  }
+  return GGML_TYPE_F32;
+}
+
+static WeightSource gguf_source(const GgufFile& g) {
+  WeightSource s;
+  s.path = g.path();
+  s.format = "gguf";
+  s.auto_keeps_types = true;
+  s.hp = GemmaHParams::from_gguf(g);
+  s.files.push_back(g.file());
+  for (const GgufTensorInfo& t : g.tensors()) {
+    StoredTensor st{};
+    st.name = st.file_name = t.name;
+    st.file = g.file().get();
+    st.type = static_cast<ggml_type>(t.type);
+    st.type_name = ggml_type_name(st.type);
+    st.n_dims = static_cast<int>(t.n_dims);
+    std::copy(t.ne, t.ne + 4, st.ne);
+    st.data = g.data_base() + t.offset;
+    st.nbytes = t.nbytes;
+    s.add(std::move(st));
+  }
+  const StoredTensor* te = s.find("token_embd.weight");
+  if (!te) throw bad_file(g.path(), "missing tensor 'token_embd.weight'");
+  s.hp.n_vocab = static_cast<uint32_t>(te->ne[1]);
+  return s;
+}
+
+static bool is_dir(const std::string& p) {
+  struct stat st {};
+  return ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+Model::Model(const std::string& path, const ModelOptions& options) {
+  if (is_dir(path)) {
+    struct stat st {};
+    if (::stat((path + "/config.json").c_str(), &st) != 0) {
+      throw Error("ERR_MODEL_OPEN", path + ": a directory without config.json; give a .gguf file or an HF model "
+                                           "directory (config.json and safetensors weights)");
+    }
+    HfCheckpoint ck = load_hf_checkpoint(path);
+    src_ = std::move(ck.source);
+    hf_dir_ = ck.dir;
+    hf_metadata_json_ = ck.metadata_json;
+  } else {
+    gguf_ = std::make_unique<GgufFile>(path);
+    src_ = gguf_source(*gguf_);
+  }
+  format_ = src_.format;
+  hp_ = src_.hp;
+  switch (options.dtype) {
+    case WeightDtype::F32: float_type_ = GGML_TYPE_F32; break;
+    case WeightDtype::F16: float_type_ = GGML_TYPE_F16; break;
+    case WeightDtype::BF16: float_type_ = GGML_TYPE_BF16; break;
+    case WeightDtype::Auto: float_type_ = src_.auto_keeps_types ? GGML_TYPE_COUNT : auto_float_type(cpu_device()); break;
+  }
+
+  ggml_init_params params{ggml_tensor_overhead() * (src_.tensors.size() + 1), nullptr, /*no_alloc=*/true};
   ctx_ = ggml_init(params);
   if (!ctx_) throw Error("ERR_NO_MEMORY", "could not allocate tensor metadata");
 
   const int64_t E = hp_.n_embd, D = hp_.head_dim, H = hp_.n_head, HKV = hp_.n_head_kv;
-  const GgufTensorInfo* te = gguf_->tensor("token_embd.weight");
-  if (!te) throw bad_file(path, "missing tensor 'token_embd.weight'");
-  hp_.n_vocab = static_cast<uint32_t>(te->ne[1]);
   const int64_t V = hp_.n_vocab;
 
   tok_embd = weight("token_embd.weight", {E, V});
@@ -63,23 +126,91 @@ Model::Model(const std::string& path) : gguf_(std::make_unique<GgufFile>(path)),
     l.post_ffw_norm = hp_.has_post_norms ? weight(p + "post_ffw_norm.weight", {E}) : nullptr;
   }
 
-  place_in_mapping();
+  place();
   repack_matrices();
+  weight_bytes_ = mapped_bytes_ + (buf_owned_ ? ggml_backend_buffer_get_size(buf_owned_) : 0) +
+                  (buf_repack_ ? ggml_backend_buffer_get_size(buf_repack_) : 0);
+  describe_types();
+  planned_.clear();
 }
 
-// Weights stay in the mapping: a CPU buffer over the whole file, tensors placed at their offsets.
-void Model::place_in_mapping() {
-  const MappedFile& mf = *gguf_->file();
-  size_t max_tensor = 0;
-  for (const auto& t : gguf_->tensors()) max_tensor = std::max<size_t>(max_tensor, t.nbytes);
-  buf_ = ggml_backend_dev_buffer_from_host_ptr(cpu_device(), const_cast<uint8_t*>(mf.data()), mf.size(), max_tensor);
-  if (!buf_) throw Error("ERR_NO_MEMORY", "could not map the weights into a ggml buffer");
-  ggml_backend_buffer_set_usage(buf_, GGML_BACKEND_BUFFER_USAGE_WEIGHTS);
-  for (ggml_tensor* t = ggml_get_first_tensor(ctx_); t; t = ggml_get_next_tensor(ctx_, t)) {
-    const GgufTensorInfo* info = gguf_->tensor(ggml_get_name(t));
-    ggml_status st = ggml_backend_tensor_alloc(buf_, t, const_cast<uint8_t*>(gguf_->data_base() + info->offset));
-    if (st != GGML_STATUS_SUCCESS) throw Error("ERR_NO_MEMORY", "could not place tensor " + info->name);
-    weight_bytes_ += info->nbytes;
+const MappedFile* Model::mapping_of(const void* p) const {
+  const auto* b = static_cast<const uint8_t*>(p);
+  for (const auto& f : src_.files) {
+    if (b >= f->data() && b < f->data() + f->size()) return f.get();
+  }
+  return nullptr;
+}
+
+// A float weight as F32: the file's bytes need not be aligned, so they are copied first.
+static void read_f32(const StoredTensor& s, int64_t i0, int64_t n, float* out, std::vector<uint16_t>& raw) {
+  if (s.type == GGML_TYPE_F32) {
+    std::memcpy(out, s.data + i0 * 4, n * 4);
+    return;
+  }
+  raw.resize(n);
+  std::memcpy(raw.data(), s.data + i0 * 2, n * 2);
+  if (s.type == GGML_TYPE_F16) ggml_fp16_to_fp32_row(reinterpret_cast<const ggml_fp16_t*>(raw.data()), out, n);
+  else ggml_bf16_to_fp32_row(reinterpret_cast<const ggml_bf16_t*>(raw.data()), out, n);
+}
+
+// Fills t (memory of the model's own) from s: a plain copy, a float conversion, and +1 for
+// HF RMSNorm weights (what convert_hf_to_gguf.py stores, so the graph needs no variant).
+static void convert_into(const StoredTensor& s, ggml_tensor* t) {
+  if (t->type == s.type && !s.add_one) {
+    std::memcpy(t->data, s.data, s.nbytes);
+    return;
+  }
+  const int64_t n = ggml_nelements(t), chunk = 1 << 16;
+  std::vector<float> f(chunk);
+  std::vector<uint16_t> raw;
+  for (int64_t i0 = 0; i0 < n; i0 += chunk) {
+    const int64_t m = std::min(chunk, n - i0);
+    read_f32(s, i0, m, f.data(), raw);
+    if (s.add_one) for (int64_t j = 0; j < m; ++j) f[j] += 1.0f;
+    switch (t->type) {
+      case GGML_TYPE_F32: std::memcpy(static_cast<float*>(t->data) + i0, f.data(), m * 4); break;
+      case GGML_TYPE_F16: ggml_fp32_to_fp16_row(f.data(), static_cast<ggml_fp16_t*>(t->data) + i0, m); break;
+      // the reference rounding (to nearest even, no flush of subnormals), as gguf-py and torch round
+      case GGML_TYPE_BF16: ggml_fp32_to_bf16_row_ref(f.data(), static_cast<ggml_bf16_t*>(t->data) + i0, m); break;
+      default: throw Error("ERR_NATIVE", "cannot convert to " + std::string(ggml_type_name(t->type)));
+    }
+  }
+}
+
+// Weights whose type is the one used stay in the mapping: a CPU buffer over each whole file,
+// tensors placed at their offsets. The rest (converted types, HF norms) get one buffer of ours.
+void Model::place() {
+  ggml_backend_dev_t dev = cpu_device();
+  for (const auto& file : src_.files) {
+    std::vector<std::pair<ggml_tensor*, const StoredTensor*>> here;
+    size_t max_tensor = 0;
+    for (auto& [t, s] : planned_) {
+      const bool aligned = reinterpret_cast<uintptr_t>(s->data) % ggml_type_size(t->type) == 0;
+      if (s->file == file.get() && t->type == s->type && !s->add_one && aligned) {
+        here.emplace_back(t, s);
+        max_tensor = std::max<size_t>(max_tensor, s->nbytes);
+      }
+    }
+    if (here.empty()) continue;
+    ggml_backend_buffer_t buf = ggml_backend_dev_buffer_from_host_ptr(dev, const_cast<uint8_t*>(file->data()), file->size(), max_tensor);
+    if (!buf) throw Error("ERR_NO_MEMORY", "could not map the weights into a ggml buffer");
+    mapped_bufs_.push_back(buf);
+    ggml_backend_buffer_set_usage(buf, GGML_BACKEND_BUFFER_USAGE_WEIGHTS);
+    for (auto& [t, s] : here) {
+      if (ggml_backend_tensor_alloc(buf, t, const_cast<uint8_t*>(s->data)) != GGML_STATUS_SUCCESS) {
+        throw Error("ERR_NO_MEMORY", "could not place tensor " + s->file_name);
+      }
+      mapped_bytes_ += s->nbytes;
+    }
+  }
+  const bool any_owned = std::any_of(planned_.begin(), planned_.end(), [](auto& p) { return p.first->data == nullptr; });
+  if (!any_owned) return;
+  buf_owned_ = ggml_backend_alloc_ctx_tensors_from_buft(ctx_, ggml_backend_dev_buffer_type(dev));  // only those without data
+  if (!buf_owned_) throw Error("ERR_NO_MEMORY", "could not allocate memory for the converted weights");
+  ggml_backend_buffer_set_usage(buf_owned_, GGML_BACKEND_BUFFER_USAGE_WEIGHTS);
+  for (auto& [t, s] : planned_) {
+    if (t->buffer == buf_owned_) convert_into(*s, t);
   }
 }
 
@@ -136,13 +267,13 @@ void Model::repack_matrices() {
   buf_repack_ = ggml_backend_alloc_ctx_tensors_from_buft(ctx_repack_, buft);
   if (!buf_repack_) throw Error("ERR_NO_MEMORY", "could not allocate the repacked weights");
   ggml_backend_buffer_set_usage(buf_repack_, GGML_BACKEND_BUFFER_USAGE_WEIGHTS);
-  const MappedFile& mf = *gguf_->file();
   for (auto& [slot, orig] : moves) {
     ggml_backend_tensor_set(*slot, orig->data, 0, ggml_nbytes(orig));  // converts the layout
-    if (orig == tok_embd) {
-      weight_bytes_ += ggml_nbytes(orig);  // a second copy: get_rows still reads the mapped one
-    } else {
-      mf.release(static_cast<const uint8_t*>(orig->data) - mf.data(), ggml_nbytes(orig));
+    // tok_embd keeps its copy (get_rows reads it); a mapped original's pages are released
+    const MappedFile* mf = orig == tok_embd ? nullptr : mapping_of(orig->data);
+    if (mf) {
+      mf->release(static_cast<const uint8_t*>(orig->data) - mf->data(), ggml_nbytes(orig));
+      mapped_bytes_ -= ggml_nbytes(orig);
     }
   }
 }
@@ -150,46 +281,69 @@ void Model::repack_matrices() {
 Model::~Model() {
   if (buf_repack_) ggml_backend_buffer_free(buf_repack_);
   if (ctx_repack_) ggml_free(ctx_repack_);
-  if (buf_) ggml_backend_buffer_free(buf_);
+  if (buf_owned_) ggml_backend_buffer_free(buf_owned_);
+  for (ggml_backend_buffer_t b : mapped_bufs_) ggml_backend_buffer_free(b);
   if (ctx_) ggml_free(ctx_);
 }
 
+static bool float_type(ggml_type t) { return t == GGML_TYPE_F32 || t == GGML_TYPE_F16 || t == GGML_TYPE_BF16; }
+
 ggml_tensor* Model::weight(const std::string& name, std::vector<int64_t> shape, bool required) {
-  const GgufTensorInfo* info = gguf_->tensor(name);
+  const StoredTensor* info = src_.find(name);
   if (!info) {
-    if (required) throw bad_file(gguf_->path(), "missing tensor '" + name + "'");
-    return nullptr;
+    if (!required) return nullptr;
+    const std::string hf = format_ == "hf" ? hf_tensor_name(name, hp_.arch == "gemma") : name;
+    throw bad_file(src_.path, "missing tensor '" + hf + "'");
   }
+  const std::string& path = info->file->path();
+  const std::string& fname = info->file_name;
   int64_t want[4] = {1, 1, 1, 1};
   for (size_t i = 0; i < shape.size(); ++i) want[i] = shape[i];
   for (int i = 0; i < 4; ++i) {
     if (info->ne[i] != want[i]) {
-      throw bad_file(gguf_->path(), "tensor '" + name + "' has shape " + shape_str(info->ne, info->n_dims) + ", expected " +
-                                        shape_str(want, static_cast<int>(shape.size())));
+      throw bad_file(path, "tensor '" + fname + "' has shape " + shape_str(info->ne, info->n_dims) + ", expected " +
+                               shape_str(want, static_cast<int>(shape.size())));
     }
   }
-  // Norm weights are applied with ggml_mul on F32 activations: only F32 is sensible for them.
-  if (shape.size() == 1 && info->type != GGML_TYPE_F32) {
-    throw bad_file(gguf_->path(), "tensor '" + name + "' must be F32");
+  ggml_type type = info->type;
+  if (info->type == GGML_TYPE_COUNT) {
+    throw bad_file(path, "tensor '" + fname + "' has dtype " + info->type_name + "; F32, F16 and BF16 weights load");
   }
-  // Matrices feed ggml_mul_mat / ggml_get_rows, which abort the process on types they cannot
-  // run (integer tensors, say); a hostile file must get an error instead.
-  if (shape.size() == 2 && !matmul_type(static_cast<ggml_type>(info->type))) {
-    throw bad_file(gguf_->path(), "tensor '" + name + "' has type " + ggml_type_name(static_cast<ggml_type>(info->type)) +
-                                      ", which the runtime cannot multiply");
+  if (shape.size() == 1) {
+    // Norm weights are applied with ggml_mul on F32 activations: they are held as F32. GGUF
+    // files store them so; HF ones are converted (and get their +1) into our own memory.
+    if (format_ == "gguf" && info->type != GGML_TYPE_F32) throw bad_file(path, "tensor '" + fname + "' must be F32");
+    type = GGML_TYPE_F32;
+  } else {
+    // Matrices feed ggml_mul_mat / ggml_get_rows, which abort the process on types they cannot
+    // run (integer tensors, say); a hostile file must get an error instead.
+    if (!matmul_type(info->type)) {
+      throw bad_file(path, "tensor '" + fname + "' has type " + ggml_type_name(info->type) + ", which the runtime cannot multiply");
+    }
+    if (float_type(info->type) && float_type_ != GGML_TYPE_COUNT) type = float_type_;  // quantized ones stay
   }
-  ggml_tensor* t = ggml_new_tensor(ctx_, static_cast<ggml_type>(info->type), static_cast<int>(shape.size()), want);
+  ggml_tensor* t = ggml_new_tensor(ctx_, type, static_cast<int>(shape.size()), want);
   ggml_set_name(t, name.c_str());
+  planned_.emplace_back(t, info);
   return t;
 }
 
-std::string Model::weight_type() const {
-  std::map<uint32_t, uint64_t> bytes;
-  for (const auto& t : gguf_->tensors()) bytes[t.type] += t.nbytes;
-  uint32_t best = 0;
-  uint64_t most = 0;
-  for (auto& [type, n] : bytes) if (n > most) { most = n; best = type; }
-  return ggml_type_name(static_cast<ggml_type>(best));
+// weight_type: the file's type of most weight bytes; dtype: the type of most matrix bytes as
+// held after the dtype policy (what the matmuls read).
+void Model::describe_types() {
+  std::map<std::string, uint64_t> file_bytes, held_bytes;
+  for (auto& [t, s] : planned_) file_bytes[ggml_type_name(s->type)] += s->nbytes;
+  std::vector<const ggml_tensor*> matrices{tok_embd};
+  if (output != tok_embd) matrices.push_back(output);
+  for (const GemmaLayer& l : layers) {
+    for (const ggml_tensor* w : {l.wq, l.wk, l.wv, l.wo, l.ffn_gate, l.ffn_up, l.ffn_down}) matrices.push_back(w);
+  }
+  for (const ggml_tensor* w : matrices) held_bytes[ggml_type_name(w->type)] += ggml_nbytes(w);
+  auto most = [](const std::map<std::string, uint64_t>& m) {
+    return std::max_element(m.begin(), m.end(), [](auto& a, auto& b) { return a.second < b.second; })->first;
+  };
+  weight_type_ = most(file_bytes);
+  dtype_ = most(held_bytes);
 }
 
 }  // namespace potron

@@ -1,4 +1,6 @@
-// A Gemma model: hyper-parameters plus named weight tensors that point into the mmap'd file.
+// A Gemma model: hyper-parameters plus named weight tensors, from a GGUF file or an HF model
+// directory (config.json + safetensors). Weights stay in the mmap'd files where their type is
+// the one used; conversions (dtype policy, HF norms' +1) go into a buffer of the model's own.
 #pragma once
 #include <memory>
 #include <string>
@@ -8,8 +10,21 @@
 #include "ggml.h"
 #include "gguf.h"
 #include "hparams.h"
+#include "weight_source.h"
 
 namespace potron {
+
+// The type of float weight matrices (the dtype policy, as in the Candle original).
+enum class WeightDtype { Auto, F32, F16, BF16 };
+
+struct ModelOptions {
+  // Auto: a GGUF keeps its own types; safetensors get the device's default (auto_float_type).
+  // An explicit type converts every F32/F16/BF16 matrix to it; quantized matrices stay.
+  WeightDtype dtype = WeightDtype::Auto;
+};
+
+// What 'auto' means on a device: BF16 on CUDA, F32 on CPU and Metal.
+ggml_type auto_float_type(ggml_backend_dev_t dev);
 
 struct GemmaLayer {
   ggml_tensor* attn_norm;
@@ -29,15 +44,20 @@ struct GemmaLayer {
 
 class Model {
  public:
-  explicit Model(const std::string& path);
+  // path: a .gguf file, or a directory holding config.json and safetensors weights.
+  explicit Model(const std::string& path, const ModelOptions& options = {});
   ~Model();
   Model(const Model&) = delete;
   Model& operator=(const Model&) = delete;
 
   const GemmaHParams& hp() const { return hp_; }
-  const GgufFile& gguf() const { return *gguf_; }
-  size_t weight_bytes() const { return weight_bytes_; }
-  std::string weight_type() const;   // the type of most weight bytes (e.g. "q8_0")
+  const std::string& format() const { return format_; }          // "gguf" | "hf"
+  const GgufFile* gguf() const { return gguf_.get(); }            // null for HF directories
+  const std::string& hf_dir() const { return hf_dir_; }          // absolute; empty for GGUF
+  const std::string& hf_metadata_json() const { return hf_metadata_json_; }  // GGUF-like record
+  size_t weight_bytes() const { return weight_bytes_; }          // bytes of weights held
+  const std::string& weight_type() const { return weight_type_; }  // the file's type of most weight bytes (e.g. "q8_0")
+  const std::string& dtype() const { return dtype_; }            // the type of most matrix bytes as held
 
   ggml_tensor* tok_embd = nullptr;     // [n_embd, n_vocab]
   ggml_tensor* output_norm = nullptr;  // [n_embd]
@@ -46,15 +66,23 @@ class Model {
 
  private:
   ggml_tensor* weight(const std::string& name, std::vector<int64_t> shape, bool required = true);
-  void place_in_mapping();
+  void place();
   void repack_matrices();
+  const MappedFile* mapping_of(const void* p) const;
+  void describe_types();
 
   std::unique_ptr<GgufFile> gguf_;
+  WeightSource src_;
+  ggml_type float_type_ = GGML_TYPE_COUNT;     // matrices' target float type; COUNT: the file's own
+  std::string format_, hf_dir_, hf_metadata_json_, weight_type_, dtype_;
   GemmaHParams hp_;
+  std::vector<std::pair<ggml_tensor*, const StoredTensor*>> planned_;
   ggml_context* ctx_ = nullptr;
-  ggml_backend_buffer_t buf_ = nullptr;
+  std::vector<ggml_backend_buffer_t> mapped_bufs_;  // one per mapped file
+  ggml_backend_buffer_t buf_owned_ = nullptr;       // converted weights
   ggml_context* ctx_repack_ = nullptr;         // copies of matrices in ggml's CPU_REPACK layout
   ggml_backend_buffer_t buf_repack_ = nullptr;
+  size_t mapped_bytes_ = 0;
   size_t weight_bytes_ = 0;
 };
 

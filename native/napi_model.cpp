@@ -38,7 +38,10 @@ Napi::Value ModelWrap::Info(const Napi::CallbackInfo& info) {
   o.Set("arch", hp.arch);
   o.Set("nVocab", hp.n_vocab);
   o.Set("nCtxTrain", hp.n_ctx_train);
+  o.Set("format", m.format());
+  if (m.format() == "hf") o.Set("dir", m.hf_dir());
   o.Set("weightType", m.weight_type());
+  o.Set("dtype", m.dtype());
   o.Set("weightBytes", static_cast<double>(m.weight_bytes()));
   Napi::Object h = Napi::Object::New(env);
   h.Set("nEmbd", hp.n_embd);
@@ -106,8 +109,13 @@ static Napi::Value array_value(Napi::Env env, const GgufValue& v) {
 Napi::Value ModelWrap::Metadata(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const Model& m = *live(env);
+  if (!m.gguf()) {
+    // HF directory: the record hf_config.cpp built, as a plain object
+    Napi::Object json = env.Global().Get("JSON").As<Napi::Object>();
+    return json.Get("parse").As<Napi::Function>().Call(json, {Napi::String::New(env, m.hf_metadata_json())});
+  }
   Napi::Object o = Napi::Object::New(env);
-  for (const auto& [key, v] : m.gguf().metadata()) {
+  for (const auto& [key, v] : m.gguf()->metadata()) {
     if (v.type == GgufType::STRING) o.Set(key, Napi::String::New(env, v.strings[0].data(), v.strings[0].size()));
     else if (v.type == GgufType::ARRAY) o.Set(key, array_value(env, v));
     else o.Set(key, scalar_value(env, v.type, v.as_number()));

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Extracts ggml's source (and gguf-py, used by the tiny-model generator) from the llama.cpp
+// Extracts ggml's source (plus gguf-py, used by the tiny-model generator, and the vendored
+// nlohmann/json header, used by the safetensors and config.json readers) from the llama.cpp
 // release that node-llama-cpp@3.21.1 ships as a git bundle. The bundle's hash is checked, so the
 // source we build is exactly the pinned release. `--full` extracts the whole llama.cpp tree
 // (the benchmark builds llama-bench from it).
@@ -18,7 +19,7 @@ const COMMIT = '80fb11ac73e66d89eae2c6a91d8a77428fa733ed';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dest = path.join(root, 'deps', 'llama.cpp');
 const full = process.argv.includes('--full');
-const wanted = full ? ['.'] : ['ggml', 'gguf-py'];
+const wanted = full ? ['.'] : ['ggml', 'gguf-py', 'vendor/nlohmann'];
 const marker = path.join(dest, full ? '.extracted-full' : '.extracted');
 
 function sha256(file) {
@@ -49,7 +50,9 @@ function findBundle() {
   return path.join(tmp, 'package', 'llama', 'gitRelease.bundle');
 }
 
-if (fs.existsSync(marker) && fs.readFileSync(marker, 'utf8').trim() === COMMIT) {
+// A tree extracted by an older version of this script may lack a path added since: extract again.
+const complete = wanted.every((p) => fs.existsSync(path.join(dest, p)));
+if (complete && fs.existsSync(marker) && fs.readFileSync(marker, 'utf8').trim() === COMMIT) {
   process.exit(0);
 }
 const bundle = findBundle();

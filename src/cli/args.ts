@@ -18,6 +18,11 @@ export function kvTypeOption(value: string | undefined): 'f16' | 'f32' | undefin
   throw new UsageError(`--kv-type must be f16 or f32, not '${value}'`);
 }
 
+export function dtypeOption(value: string | undefined): 'auto' | 'f32' | 'f16' | 'bf16' | undefined {
+  if (value === undefined || value === 'auto' || value === 'f32' || value === 'f16' || value === 'bf16') return value;
+  throw new UsageError(`--dtype must be auto, f32, f16 or bf16, not '${value}'`);
+}
+
 export function boolOption(value: string | undefined, name: string): boolean | undefined {
   if (value === undefined) return undefined;
   if (value === 'on' || value === 'true' || value === '1') return true;
@@ -31,9 +36,10 @@ export const runtimeArgs = {
   threads: { type: 'string' },
   'kv-type': { type: 'string' },
   'flash-attn': { type: 'string' },
+  dtype: { type: 'string' },
 } as const;
 
-type RuntimeValues = { model?: string; threads?: string; 'kv-type'?: string; 'flash-attn'?: string };
+type RuntimeValues = { model?: string; threads?: string; 'kv-type'?: string; 'flash-attn'?: string; dtype?: string };
 
 /** The model path, thread count and context options given on the command line. */
 export function runtimeOptions(values: RuntimeValues): {
@@ -41,11 +47,13 @@ export function runtimeOptions(values: RuntimeValues): {
   threads: number | undefined;
   kvType: 'f16' | 'f32' | undefined;
   flashAttn: boolean | undefined;
+  dtype: 'auto' | 'f32' | 'f16' | 'bf16' | undefined;
 } {
   return {
     modelPath: requireOption(values.model, 'model'),
     threads: intOption(values.threads, 'threads', undefined),
     kvType: kvTypeOption(values['kv-type']),
     flashAttn: boolOption(values['flash-attn'], 'flash-attn'),
+    dtype: dtypeOption(values.dtype),
   };
 }

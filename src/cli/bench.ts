@@ -4,7 +4,7 @@ import { resolveModel } from '../hub/index.js';
 import { Batch, Model, type Context } from '../runtime/index.js';
 import { intOption, runtimeArgs, runtimeOptions } from './args.js';
 
-export const benchUsage = `predict-otron bench --model FILE [--threads N] [--prompt 512] [--gen 128] [--reps 3] [--kv-type f16|f32] [--flash-attn on|off] [--json]
+export const benchUsage = `predict-otron bench --model FILE [--threads N] [--prompt 512] [--gen 128] [--reps 3] [--kv-type f16|f32] [--flash-attn on|off] [--dtype auto|f32|f16|bf16] [--json]
   Measures prefill and decode tokens/s the way llama-bench does (pp: one prompt from an empty
   cache; tg: single-token steps from an empty cache), and the process's peak RSS.`;
 
@@ -12,6 +12,8 @@ export interface BenchResult {
   model: string;
   arch: string;
   weight_type: string;
+  /** type the matrices are held in (after --dtype) */
+  dtype: string;
   threads: number;
   n_prompt: number;
   n_gen: number;
@@ -69,12 +71,12 @@ export async function benchCommand(argv: string[]): Promise<void> {
     },
     strict: true,
   });
-  const { modelPath, threads, kvType, flashAttn } = runtimeOptions(values);
+  const { modelPath, threads, kvType, flashAttn, dtype } = runtimeOptions(values);
   const nPrompt = intOption(values.prompt, 'prompt', 512)!;
   const nGen = intOption(values.gen, 'gen', 128)!;
   const reps = intOption(values.reps, 'reps', 3)!;
   // any model reference: a path, an HF id (downloaded into the HF cache), org/repo:file.gguf
-  const model = await Model.open((await resolveModel(modelPath)).path, { threads });
+  const model = await Model.open((await resolveModel(modelPath)).path, { threads, dtype });
   try {
     const V = model.info.nVocab;
     const ctx = await model.createContext({
@@ -96,6 +98,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
       model: modelPath,
       arch: model.info.arch,
       weight_type: model.info.weightType,
+      dtype: model.info.dtype,
       threads: ctx.state().threads,
       n_prompt: nPrompt,
       n_gen: nGen,

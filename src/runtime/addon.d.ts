@@ -41,12 +41,28 @@ export interface NativeHParams {
   tiedOutput: boolean;
 }
 
+/** Type of the float weight matrices: 'auto' is F32 on CPU (and Metal), BF16 on CUDA for
+ * safetensors, and a GGUF's own types; an explicit type converts F32/F16/BF16 matrices at load
+ * (quantized ones stay). Norm weights are always F32. */
+export type WeightDtype = 'auto' | 'f32' | 'f16' | 'bf16';
+
+export interface NativeLoadOptions {
+  dtype?: WeightDtype;
+}
+
 export interface NativeModelInfo {
   arch: 'gemma' | 'gemma2' | 'gemma3';
+  /** 'gguf': a .gguf file; 'hf': an HF model directory (config.json + safetensors) */
+  format: 'gguf' | 'hf';
+  /** HF directory, absolute (tokenizer.json and tokenizer_config.json sit next to config.json) */
+  dir?: string;
   nVocab: number;
   nCtxTrain: number;
-  /** ggml type holding most weight bytes, e.g. "f32", "bf16", "q8_0" */
+  /** type holding most weight bytes in the file, e.g. "f32", "bf16", "q8_0" */
   weightType: string;
+  /** type holding most matrix bytes in memory after the dtype policy, e.g. "f32", "bf16", "q8_0" */
+  dtype: string;
+  /** bytes of weights held: mapped from the files plus converted or repacked copies */
   weightBytes: number;
   hparams: NativeHParams;
 }
@@ -101,15 +117,40 @@ export interface NativeContext {
 
 export interface NativeModel {
   info(): NativeModelInfo;
-  /** Every GGUF metadata entry, tokenizer arrays and chat template included. */
+  /**
+   * GGUF: every metadata entry, tokenizer arrays and chat template included. HF directory: a
+   * GGUF-like record of config.json (general.architecture, <arch>.* hyper-parameters,
+   * tokenizer.ggml.*_token_id, hf.model_type, hf.dir, ...).
+   */
   metadata(): Record<string, GgufMetadataValue>;
   createContext(options?: NativeContextOptions): Promise<NativeContext>;
   /** Releases the model; contexts already created keep the weights alive until they close. */
   close(): void;
 }
 
+/**
+ * The sampler's whole-vocabulary loops (native/sampling_kernels.cpp). Synchronous: each takes
+ * tens of microseconds on a 262,144-entry row. Rows are read, never written.
+ */
+export interface NativeKernels {
+  /** index of the largest value, the lowest on ties */
+  argmax(row: Float32Array): number;
+  /** the k largest values, best first (ties: lower index first), into ids/vals; returns min(k, row.length) */
+  topK(row: Float32Array, k: number, ids: Int32Array, vals: Float32Array): number;
+  /** log(sum_i exp(scale * row[i])) */
+  logPartition(row: Float32Array, scale: number): number;
+  /** draws i with probability proportional to exp(scale * row[i]); u uniform in [0, 1) */
+  sampleSoftmax(row: Float32Array, scale: number, u: number): number;
+  /** nucleus of softmax(scale * row): fewest entries with mass >= p, into ids/vals (as long as the row), unordered; returns the count */
+  topP(row: Float32Array, scale: number, p: number, ids: Int32Array, vals: Float32Array): number;
+  /** entries >= threshold in index order into ids/vals (as long as the row); returns the count */
+  selectAtLeast(row: Float32Array, threshold: number, ids: Int32Array, vals: Float32Array): number;
+}
+
 export interface NativeAddon {
-  loadModel(path: string): Promise<NativeModel>;
+  kernels: NativeKernels;
+  /** path: a .gguf file or an HF model directory */
+  loadModel(path: string, options?: NativeLoadOptions): Promise<NativeModel>;
   physicalCores(): number;
   systemInfo(): string;
 }

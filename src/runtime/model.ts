@@ -1,4 +1,4 @@
-import type { GgufMetadataValue, NativeContextOptions, NativeModel, NativeModelInfo } from './addon.js';
+import type { GgufMetadataValue, NativeContextOptions, NativeModel, NativeModelInfo, WeightDtype } from './addon.js';
 import { Context } from './context.js';
 import { closedError } from './errors.js';
 import { native } from './native.js';
@@ -6,11 +6,22 @@ import { native } from './native.js';
 export interface OpenModelOptions {
   /** Compute threads for contexts of this model (default: physical cores). */
   threads?: number;
+  /**
+   * Type of the float weight matrices (default 'auto': F32 on CPU for safetensors, a GGUF's own
+   * types). 'f32' | 'f16' | 'bf16' convert F32/F16/BF16 matrices at load; quantized ones stay.
+   */
+  dtype?: WeightDtype;
 }
+
+const dtypes: readonly WeightDtype[] = ['auto', 'f32', 'f16', 'bf16'];
 
 export type ContextOptions = NativeContextOptions;
 
-/** A GGUF model loaded by the native runtime. Weights stay mmap'd; nothing is copied. */
+/**
+ * A model loaded by the native runtime from a GGUF file or an HF model directory (config.json
+ * + safetensors, single or sharded). Weights stay mmap'd where the file's type is the one used;
+ * conversions (dtype, HF norm weights) go into memory of the model's own.
+ */
 export class Model {
   private native: NativeModel | null;
   private readonly contexts = new Set<Context>();
@@ -25,13 +36,24 @@ export class Model {
     this.info = native.info();
   }
 
-  /** Loads and validates a GGUF file off the JS thread. A bad file rejects with ERR_BAD_MODEL_FILE. */
+  /**
+   * Loads and validates a GGUF file or an HF model directory off the JS thread. A bad file
+   * rejects with ERR_BAD_MODEL_FILE.
+   */
   static async open(path: string, options: OpenModelOptions = {}): Promise<Model> {
-    const { threads } = options;
+    const { threads, dtype } = options;
     if (threads !== undefined && (!Number.isInteger(threads) || threads < 1)) {
       throw new RangeError(`threads must be a positive integer, not ${threads}`);
     }
-    return new Model(await native().loadModel(path), path, threads);
+    if (dtype !== undefined && !dtypes.includes(dtype)) {
+      throw new RangeError(`dtype must be one of ${dtypes.join(', ')}, not ${String(dtype)}`);
+    }
+    return new Model(await native().loadModel(path, { dtype }), path, threads);
+  }
+
+  /** The HF model directory (absolute) the weights came from; undefined for a GGUF file. */
+  get hfDir(): string | undefined {
+    return this.info.dir;
   }
 
   get closed(): boolean {
@@ -43,7 +65,10 @@ export class Model {
     return this.native;
   }
 
-  /** Every GGUF metadata entry (tokenizer arrays and chat template included). */
+  /**
+   * GGUF: every metadata entry (tokenizer arrays and chat template included). HF directory: a
+   * GGUF-like record of config.json (general.architecture and the hyper-parameters).
+   */
   metadata(): Record<string, GgufMetadataValue> {
     return this.live().metadata();
   }

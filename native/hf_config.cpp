@@ -1,0 +1,274 @@
+#include "hf_config.h"
+
+#include <cmath>
+#include <cstdio>
+#include <optional>
+
+#include "errors.h"
+#include "hf_json.h"
+#include "mapped_file.h"
+
+namespace potron {
+namespace {
+
+constexpr uint64_t kMaxConfigBytes = 16u << 20;  // real ones are a few KB
+
+// transformers' defaults for fields a config leaves out (GemmaConfig, Gemma2Config and
+// Gemma3TextConfig, transformers 4.50+).
+struct Defaults {
+  uint32_t vocab, hidden, ff, layers, heads, kv_heads, head_dim, ctx;
+  double rope_theta, rope_local, attn_softcap, final_softcap, query_pre_attn_scalar;
+  uint32_t sliding_window, swa_period;  // period 0: no sliding layers
+};
+const Defaults kGemma{256000, 3072, 24576, 28, 16, 16, 256, 8192, 10000., 10000., 0, 0, 0, 0, 0};
+const Defaults kGemma2{256000, 2304, 9216, 26, 8, 4, 256, 8192, 10000., 10000., 50., 30., 256, 4096, 2};
+const Defaults kGemma3{262208, 2304, 9216, 26, 8, 4, 256, 131072, 1e6, 1e4, 0, 0, 256, 4096, 6};
+
+// One JSON object of the config with typed getters that name the field in every error.
+class Fields {
+ public:
+  Fields(const json& o, const std::string& path, std::string prefix) : o_(o), path_(path), prefix_(std::move(prefix)) {}
+
+  // The value, or nullptr when absent (explicit null counts as absent unless keep_null).
+  const json* get(const char* key, bool keep_null = false) const {
+    auto it = o_.find(key);
+    if (it == o_.end() || (it->is_null() && !keep_null)) return nullptr;
+    return &*it;
+  }
+  bool has(const char* key) const { return o_.find(key) != o_.end(); }
+  std::string name(const char* key) const { return prefix_ + key; }
+  Error bad(const char* key, const std::string& what) const { return bad_file(path_, "config.json: '" + name(key) + "' " + what); }
+
+  uint32_t u32(const char* key, std::optional<uint32_t> dflt, uint32_t lo, uint32_t hi) const {
+    const json* v = get(key);
+    if (!v) {
+      if (!dflt) throw bad(key, "is missing");
+      return *dflt;
+    }
+    if (!v->is_number_integer() || v->get<int64_t>() < lo || v->get<int64_t>() > hi) {
+      throw bad(key, "must be an integer in " + std::to_string(lo) + ".." + std::to_string(hi) + ", not " + v->dump());
+    }
+    return static_cast<uint32_t>(v->get<int64_t>());
+  }
+
+  // A finite number in (lo, hi]; explicit null gives null_value when one is given.
+  double num(const char* key, double dflt, double lo, double hi, std::optional<double> null_value = std::nullopt) const {
+    const json* v = get(key, null_value.has_value());
+    if (!v) return dflt;
+    if (v->is_null()) return *null_value;
+    if (!v->is_number() || !std::isfinite(v->get<double>()) || !(v->get<double>() > lo) || v->get<double>() > hi) {
+      throw bad(key, "must be a number in (" + fmt(lo) + ", " + fmt(hi) + "], not " + v->dump());
+    }
+    return v->get<double>();
+  }
+
+  std::string str(const char* key, const std::string& dflt) const {
+    const json* v = get(key);
+    if (!v) return dflt;
+    if (!v->is_string()) throw bad(key, "must be a string, not " + v->dump());
+    return v->get<std::string>();
+  }
+
+  bool boolean(const char* key, bool dflt) const {
+    const json* v = get(key);
+    if (!v) return dflt;
+    if (!v->is_boolean()) throw bad(key, "must be true or false, not " + v->dump());
+    return v->get<bool>();
+  }
+
+ private:
+  static std::string fmt(double d) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%g", d);
+    return b;
+  }
+  const json& o_;
+  const std::string& path_;
+  std::string prefix_;
+};
+
+json read_json_file(const std::string& path) {
+  MappedFile f(path);
+  if (f.size() > kMaxConfigBytes) throw bad_file(path, "is " + std::to_string(f.size()) + " bytes; a config is a few KB");
+  const char* p = reinterpret_cast<const char*>(f.data());
+  return parse_json(p, p + f.size(), path, "config.json");
+}
+
+}  // namespace
+
+HfConfig read_hf_config(const std::string& path, const std::string& dir) {
+  HfConfig cfg;
+  const json root = read_json_file(path);
+  if (!root.is_object()) throw bad_file(path, "config.json is not a JSON object");
+  const Fields top(root, path, "");
+  cfg.model_type = top.str("model_type", "");
+  if (cfg.model_type.empty()) throw top.bad("model_type", "is missing");
+
+  // gemma3 (Gemma3ForConditionalGeneration): the language model is text_config, a
+  // Gemma3TextConfig whose absent fields take that class's defaults.
+  const json* text = &root;
+  std::string prefix;
+  if (cfg.model_type == "gemma3") {
+    cfg.multimodal = true;
+    const json* tc = top.get("text_config");
+    if (!tc) throw top.bad("text_config", "is missing (a gemma3 config keeps the language model there)");
+    if (!tc->is_object()) throw top.bad("text_config", "must be an object");
+    text = tc;
+    prefix = "text_config.";
+  }
+  const Fields f(*text, path, prefix);
+  const std::string text_type = cfg.multimodal ? f.str("model_type", "gemma3_text") : cfg.model_type;
+  const Defaults* d = nullptr;
+  if (text_type == "gemma") { d = &kGemma; cfg.hp.arch = "gemma"; }
+  else if (text_type == "gemma2") { d = &kGemma2; cfg.hp.arch = "gemma2"; }
+  else if (text_type == "gemma3_text") { d = &kGemma3; cfg.hp.arch = "gemma3"; }
+  else {
+    throw Error("ERR_UNSUPPORTED_ARCH", path + ": model_type '" + text_type +
+                                            "' is not supported (gemma, gemma2, gemma3_text and gemma3 are)");
+  }
+  const bool g1 = cfg.hp.arch == "gemma", g3 = cfg.hp.arch == "gemma3";
+  // Published top-level configs always state the shape; only text_config relies on defaults.
+  auto shape = [&](uint32_t dflt) { return cfg.multimodal ? std::optional<uint32_t>(dflt) : std::nullopt; };
+
+  GemmaHParams& hp = cfg.hp;
+  hp.n_vocab = f.u32("vocab_size", shape(d->vocab), 1, 1u << 24);
+  hp.n_embd = f.u32("hidden_size", shape(d->hidden), 1, 1u << 18);
+  hp.n_layer = f.u32("num_hidden_layers", shape(d->layers), 1, 4096);
+  hp.n_head = f.u32("num_attention_heads", shape(d->heads), 1, 4096);
+  hp.n_head_kv = f.u32("num_key_value_heads", shape(d->kv_heads), 1, 4096);
+  if (hp.n_head % hp.n_head_kv != 0) {
+    throw f.bad("num_key_value_heads", "(" + std::to_string(hp.n_head_kv) + ") must divide num_attention_heads (" +
+                                           std::to_string(hp.n_head) + ")");
+  }
+  hp.head_dim = f.u32("head_dim", d->head_dim, 2, 4096);
+  if (hp.head_dim % 2) throw f.bad("head_dim", "must be even (RoPE rotates pairs)");
+  hp.n_ff.assign(hp.n_layer, f.u32("intermediate_size", shape(d->ff), 1, 1u << 22));
+  hp.n_ctx_train = f.u32("max_position_embeddings", d->ctx, 1, 1u << 24);
+  hp.rms_eps = static_cast<float>(f.num("rms_norm_eps", 1e-6, 0, 1));
+  hp.embd_scale = std::sqrt(static_cast<float>(hp.n_embd));
+  if (f.boolean("attention_bias", false)) {
+    throw Error("ERR_UNSUPPORTED_MODEL", path + ": attention_bias is not supported (Gemma has no attention biases)");
+  }
+  if (f.boolean("use_bidirectional_attention", false)) {
+    throw Error("ERR_UNSUPPORTED_MODEL", path + ": bidirectional attention (EmbeddingGemma) is not supported by the decoder runtime");
+  }
+
+  // The MLP activation: every Gemma uses GELU with the tanh approximation. Gemma 1 configs
+  // say "gelu" in hidden_act, which transformers runs as the tanh approximation too.
+  std::string act = f.str("hidden_activation", "");
+  const char* act_field = "hidden_activation";
+  if (act.empty()) {
+    act = f.str("hidden_act", "gelu_pytorch_tanh");
+    act_field = "hidden_act";
+    if (g1 && act == "gelu") act = "gelu_pytorch_tanh";
+  }
+  if (act != "gelu_pytorch_tanh" && act != "gelu_new") {
+    throw Error("ERR_UNSUPPORTED_MODEL", path + ": config.json '" + f.name(act_field) + "' is '" + act +
+                                             "'; only GELU with the tanh approximation (gelu_pytorch_tanh) is supported");
+  }
+
+  // Soft-capping: absent takes the default (Gemma 2: 50 / 30), null turns it off.
+  hp.attn_softcap = g1 ? 0.f : static_cast<float>(f.num("attn_logit_softcapping", d->attn_softcap, 0, 1e6, 0.0));
+  hp.final_softcap = g1 ? 0.f : static_cast<float>(f.num("final_logit_softcapping", d->final_softcap, 0, 1e6, 0.0));
+
+  hp.rope_base = static_cast<float>(f.num("rope_theta", d->rope_theta, 0, 1e12));
+  hp.rope_base_swa = g3 ? static_cast<float>(f.num("rope_local_base_freq", d->rope_local, 0, 1e12)) : hp.rope_base;
+  if (const json* rs = f.get("rope_scaling")) {
+    if (!rs->is_object()) throw f.bad("rope_scaling", "must be an object or null");
+    const Fields r(*rs, path, f.name("rope_scaling."));
+    std::string kind = r.str("rope_type", "");
+    if (kind.empty()) kind = r.str("type", "default");
+    if (kind == "linear") {
+      if (!g3) {
+        throw Error("ERR_UNSUPPORTED_MODEL", path + ": RoPE scaling is supported for Gemma 3 (global layers) only");
+      }
+      if (!r.get("factor")) throw r.bad("factor", "is missing");
+      hp.rope_freq_scale = static_cast<float>(1.0 / r.num("factor", 1, 0, 1e6));
+    } else if (kind != "default") {
+      throw Error("ERR_UNSUPPORTED_MODEL", path + ": RoPE scaling '" + kind + "' is not supported (linear is)");
+    }
+  }
+
+  hp.has_post_norms = !g1;
+  hp.has_qk_norm = g3;
+  hp.query_pre_attn_scalar =
+      g1 ? static_cast<float>(hp.head_dim)
+         : static_cast<float>(f.num("query_pre_attn_scalar", d->query_pre_attn_scalar, 0, 1e9));
+
+  // Sliding-window layers: layer_types when the config lists them, else the period
+  // (sliding_window_pattern; Gemma 2 alternates, starting with a sliding layer).
+  hp.layer_is_swa.assign(hp.n_layer, false);
+  if (!g1) {
+    hp.sliding_window = f.u32("sliding_window", d->sliding_window, 1, 1u << 24);
+    if (const json* lt = f.get("layer_types")) {
+      if (!lt->is_array() || lt->size() != hp.n_layer) {
+        throw f.bad("layer_types", "must list one type per layer (" + std::to_string(hp.n_layer) + ")");
+      }
+      for (uint32_t i = 0; i < hp.n_layer; ++i) {
+        const json& t = (*lt)[i];
+        if (t == "sliding_attention") hp.layer_is_swa[i] = true;
+        else if (t != "full_attention") throw f.bad("layer_types", "entry " + std::to_string(i) + " must be 'sliding_attention' or 'full_attention', not " + t.dump());
+      }
+    } else {
+      const uint32_t period = f.u32("sliding_window_pattern", d->swa_period, 1, 4096);
+      for (uint32_t i = 0; i < hp.n_layer; ++i) hp.layer_is_swa[i] = (i + 1) % period != 0;
+    }
+  }
+  cfg.tie_word_embeddings = top.boolean("tie_word_embeddings", f.boolean("tie_word_embeddings", true));
+
+  // What metadata() reports: GGUF's key names where GGUF has one, hf.* for the rest.
+  const std::string a = hp.arch + ".";
+  json md = json::object();
+  md["general.architecture"] = hp.arch;
+  md["general.type"] = "model";
+  md["general.name"] = top.str("_name_or_path", "").empty() ? dir.substr(dir.find_last_of('/') + 1) : top.str("_name_or_path", "");
+  md["hf.model_type"] = cfg.model_type;
+  md["hf.dir"] = dir;
+  if (const json* archs = top.get("architectures"); archs && archs->is_array()) {
+    json names = json::array();
+    for (const json& x : *archs) if (x.is_string()) names.push_back(x);
+    md["hf.architectures"] = names;
+  }
+  md[a + "vocab_size"] = hp.n_vocab;
+  md[a + "context_length"] = hp.n_ctx_train;
+  md[a + "embedding_length"] = hp.n_embd;
+  md[a + "block_count"] = hp.n_layer;
+  md[a + "feed_forward_length"] = hp.n_ff[0];
+  md[a + "attention.head_count"] = hp.n_head;
+  md[a + "attention.head_count_kv"] = hp.n_head_kv;
+  md[a + "attention.key_length"] = hp.head_dim;
+  md[a + "attention.value_length"] = hp.head_dim;
+  md[a + "attention.layer_norm_rms_epsilon"] = hp.rms_eps;
+  md[a + "attention.query_pre_attn_scalar"] = hp.query_pre_attn_scalar;
+  if (hp.attn_softcap > 0) md[a + "attn_logit_softcapping"] = hp.attn_softcap;
+  if (hp.final_softcap > 0) md[a + "final_logit_softcapping"] = hp.final_softcap;
+  md[a + "rope.freq_base"] = hp.rope_base;
+  if (g3) md[a + "rope.freq_base_swa"] = hp.rope_base_swa;
+  if (hp.rope_freq_scale != 1.f) {
+    md[a + "rope.scaling.type"] = "linear";
+    md[a + "rope.scaling.factor"] = 1.f / hp.rope_freq_scale;
+  }
+  if (hp.sliding_window > 0) {
+    md[a + "attention.sliding_window"] = hp.sliding_window;
+    md[a + "attention.sliding_window_pattern"] = hp.layer_is_swa;
+  }
+  md["hf.tie_word_embeddings"] = cfg.tie_word_embeddings;
+  // Special token ids, as GGUF names them; eos may be a list in HF configs (the first is GGUF's).
+  for (const char* key : {"bos_token_id", "eos_token_id", "pad_token_id"}) {
+    const json* v = top.get(key);
+    if (!v) v = f.get(key);
+    if (!v) continue;
+    const std::string gguf_key = std::string("tokenizer.ggml.") + key;
+    if (v->is_number_unsigned()) md[gguf_key] = *v;
+    else if (v->is_array() && !v->empty() && (*v)[0].is_number_unsigned()) {
+      md[gguf_key] = (*v)[0];
+      json ids = json::array();
+      for (const json& x : *v) if (x.is_number_unsigned()) ids.push_back(x);
+      md[std::string("hf.") + key + "s"] = ids;
+    }
+  }
+  cfg.metadata_json = md.dump(-1, ' ', false, json::error_handler_t::replace);  // a path need not be UTF-8
+  return cfg;
+}
+
+}  // namespace potron
