@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { families, modelDir, root, tinyModel, weightTypes } from './helpers/models.js';
+import { families, gemma3VocabModel, modelDir, root, tinyModel, weightTypes } from './helpers/models.js';
 
 // Generates the tiny models the tests use (seconds; deterministic from the seed).
 export default function setup(): void {
@@ -16,5 +16,11 @@ export default function setup(): void {
         '--type', type, '--seed', '1', '--out', out + '.tmp'], { stdio: 'inherit' });
       fs.renameSync(out + '.tmp', out);
     }
+  }
+  // the real Gemma 3 vocabulary in a tiny model (tokenizer tests); q8_0 keeps it near 25 MB
+  if (!fs.existsSync(gemma3VocabModel)) {
+    execFileSync('python3', [path.join(root, 'scripts', 'make-tiny-gemma'), '--arch', 'gemma3', '--preset', 'tiny',
+      '--type', 'q8_0', '--vocab', 'gemma3', '--seed', '1', '--out', gemma3VocabModel + '.tmp'], { stdio: 'inherit' });
+    fs.renameSync(gemma3VocabModel + '.tmp', gemma3VocabModel);
   }
 }

