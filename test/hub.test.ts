@@ -2,6 +2,7 @@
 // cache layout as huggingface_hub writes it, only the needed files, resume, checksums, errors.
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -75,7 +76,8 @@ beforeAll(async () => {
   hub.validTokens.add(GOOD).add(NOACCESS);
   hub.addRepo({
     id: 'test-org/tiny-gemma-GGUF',
-    commits: { [C1]: { 'README.md': { content: Buffer.from('# GGUF\n') }, 'tiny-q8_0.gguf': { content: gguf, lfs: true }, 'tiny-f32.gguf': { content: bigGguf, lfs: true } } },
+    commits: { [C1]: { 'README.md': { content: Buffer.from('# GGUF\n') }, 'tiny-q8_0.gguf': { content: gguf, lfs: true }, 'tiny-f32.gguf': { content: bigGguf, lfs: true },
+      'sub/dir/tiny.gguf': { content: gguf, lfs: true } } },
     refs: { main: C1 },
   });
   hub.addRepo({
@@ -230,6 +232,16 @@ describe('resolveModel: downloads', () => {
     };
     expect(await logits(r.path)).toEqual(await logits(tinyModel('gemma3', 'q8_0')));
 
+    // a file in a folder of the repo: a deeper link to the same blob, no second download
+    hub.requests.length = 0;
+    const sub = await resolveModel('test-org/tiny-gemma-GGUF:sub/dir/tiny.gguf', opts());
+    expect(sub.path).toBe(path.join(dir, 'snapshots', C1, 'sub', 'dir', 'tiny.gguf'));
+    expect(fs.readlinkSync(sub.path)).toBe(`../../../../blobs/${sha256(gguf)}`);
+    expect(hub.requests.filter((q) => q.server === 'cdn')).toEqual([]);
+    expect(hub.requests.map((q) => q.method + ' ' + q.path.split('?')[0])).toEqual([
+      'GET /api/models/test-org/tiny-gemma-GGUF/revision/main', `HEAD /test-org/tiny-gemma-GGUF/resolve/${C1}/sub/dir/tiny.gguf`,
+    ]);
+
     // a second call finds the snapshot and fetches nothing but the model info
     hub.requests.length = 0;
     expect((await resolveModel('test-org/tiny-gemma-GGUF:tiny-q8_0.gguf', opts())).path).toBe(r.path);
@@ -322,6 +334,15 @@ describe('resolveModel: downloads', () => {
     expect(fs.existsSync(path.join(dir, 'snapshots', C1, 'tiny-q8_0.gguf'))).toBe(false);
     expect(fs.readdirSync(path.join(dir, 'blobs'))).toEqual([]);
     expect(fs.existsSync(path.join(dir, 'refs', 'main'))).toBe(false);
+  });
+
+  it('checks regular files against their git blob id', async () => {
+    hub.corrupt.add(gitOid(config.content));
+    const e = await rejects(resolveModel('test-org/tiny-sharded', opts()));
+    expect(e.code).toBe('ERR_HUB_CHECKSUM');
+    expect(e.message).toContain(`config.json of test-org/tiny-sharded is corrupt: its git blob id is`);
+    expect(e.message).toContain(`the hub says ${gitOid(config.content)}`);
+    expect(fs.existsSync(path.join(repoDir('test-org/tiny-sharded'), 'snapshots', C3, 'config.json'))).toBe(false);
   });
 
   it('verify re-hashes cached files and replaces a corrupted blob', async () => {
@@ -455,7 +476,7 @@ describe('resolveModel: errors', () => {
     expect(rev.message).toContain(`revision 'v9' was not found in test-org/tiny-gemma-it`);
     const file = await rejects(resolveModel('test-org/tiny-gemma-GGUF:tiny-q4.gguf', opts()));
     expect(file.code).toBe('ERR_HUB_FILE_NOT_FOUND');
-    expect(file.message).toContain('its GGUF files are: tiny-q8_0.gguf, tiny-f32.gguf');
+    expect(file.message).toContain('its GGUF files are: tiny-q8_0.gguf, tiny-f32.gguf, sub/dir/tiny.gguf');
     const priv = await rejects(resolveModel('test-org/private-model:tiny.gguf', opts({ token: undefined })));
     expect(priv.code).toBe('ERR_HUB_REPO_NOT_FOUND');
     expect(priv.message).toMatch(/if it is private, set HF_TOKEN/);
@@ -478,11 +499,50 @@ describe('resolveModel: errors', () => {
     expect(fs.existsSync(path.join(repoDir('test-org/tiny-gemma-GGUF'), 'snapshots', C1, 'tiny-q8_0.gguf'))).toBe(false);
   });
 
+  it('a 5xx from the hub falls back to the cache like a network failure', async () => {
+    prefillCache('test-org/tiny-gemma-GGUF', C1, { 'tiny-q8_0.gguf': { lfs: gguf } }, { main: C1 });
+    const down = http.createServer((_req, res) => {
+      res.statusCode = 503;
+      res.end('maintenance');
+    });
+    await new Promise<void>((r) => down.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(down.address() as net.AddressInfo).port}`;
+      expect((await resolveModel('test-org/tiny-gemma-GGUF:tiny-q8_0.gguf', opts({ endpoint: url }))).commit).toBe(C1);
+      expect(warnings.join('\n')).toMatch(/answered HTTP 503/);
+      const e = await rejects(resolveModel('test-org/tiny-gemma-it', opts({ endpoint: url })));
+      expect(e.code).toBe('ERR_HUB_HTTP');
+      expect(e.message).toMatch(/answered HTTP 503 for test-org\/tiny-gemma-it: try again later \(hub said: maintenance\)/);
+    } finally {
+      await new Promise((r) => down.close(r));
+    }
+  });
+
   it('an aborted signal stops the download', async () => {
     const ac = new AbortController();
     ac.abort();
     const e = await rejects(resolveModel('test-org/tiny-gemma-GGUF:tiny-q8_0.gguf', opts({ signal: ac.signal })));
     expect(e.code).toBe('ERR_ABORTED');
+  });
+});
+
+describe('progress', () => {
+  it('draws a bar on a terminal and plain lines otherwise', async () => {
+    const writes: string[] = [];
+    const orig = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((chunk: string) => (writes.push(String(chunk)), true)) as typeof process.stderr.write;
+    const lines: string[] = [];
+    try {
+      await resolveModel('test-org/tiny-gemma-GGUF:tiny-q8_0.gguf', opts({ progress: 'tty' }));
+      await resolveModel('test-org/tiny-gemma-GGUF:tiny-f32.gguf', opts({ progress: 'lines', logger: { info: (m) => lines.push(m), warn: (m) => lines.push(m) } }));
+    } finally {
+      process.stderr.write = orig;
+    }
+    expect(writes[0]).toMatch(/^\r\x1b\[Ktiny-q8_0\.gguf \[\.{24}\] 0% 0 B \/ 276\.\d KiB/);
+    expect(writes.at(-1)).toMatch(/^\r\x1b\[Ktiny-q8_0\.gguf \[#{24}\] 100% 276\.\d KiB \/ 276\.\d KiB .*\/s\n$/);
+    expect(writes.join('')).not.toContain('tiny-f32');
+    expect(lines[0]).toMatch(/^downloading tiny-f32\.gguf \(981\.\d KiB\)$/);
+    expect(lines.at(-1)).toMatch(/^tiny-f32\.gguf: done, 981\.\d KiB in \d+\.\d s$/);
   });
 });
 

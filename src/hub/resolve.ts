@@ -112,13 +112,15 @@ async function resolveHub(ref: string, parsed: HubRef, options: ResolveOptions):
   try {
     info = await fetchRepoInfo(http, parsed.repo, revision);
   } catch (err) {
-    if ((err as HubError).code !== 'ERR_HUB_NETWORK') throw err;
-    // as huggingface_hub does: without network, a cached copy of the revision is good enough
+    const code = (err as HubError).code;
+    if (code !== 'ERR_HUB_NETWORK' && code !== 'ERR_HUB_HTTP' && code !== 'ERR_HUB_RATE_LIMITED') throw err;
+    // as huggingface_hub does: when the hub cannot answer, a cached copy of the revision is good enough
     const hit = fromCache(repoDir, parsed, revision);
     if (hit) {
       logger.warn(`${(err as Error).message}; using the cached ${parsed.repo} at ${hit.commit}`);
       return result(hit.commit, hit.path);
     }
+    if (code !== 'ERR_HUB_NETWORK') throw err;
     throw new HubError('ERR_HUB_NETWORK',
       `${(err as Error).message}, so ${ref} cannot be resolved, and it is not in the cache (${cacheDir}); ${describeCached(repoDir, parsed.repo)}. ` +
         `Check the network (and HF_ENDPOINT), or set HF_HUB_OFFLINE=1 to use only what is cached`);

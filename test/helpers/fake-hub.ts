@@ -53,7 +53,7 @@ export class FakeHub {
   readonly validTokens = new Set<string>();
   /** sha256 -> how many more CDN answers to cut after `afterBytes` bytes. */
   readonly drops = new Map<string, { afterBytes: number; times: number }>();
-  /** sha256s whose CDN bytes are served with one byte flipped (same size). */
+  /** sha256s (LFS) or git blob ids (regular files) whose bytes are served with one byte flipped (same size). */
   readonly corrupt = new Set<string>();
   url = '';
   cdnUrl = '';
@@ -220,7 +220,12 @@ export class FakeHub {
     if (!f || f.lfs) return this.error(res, 404, 'EntryNotFound', `${file} does not exist`);
     res.setHeader('X-Repo-Commit', commit);
     res.setHeader('ETag', `"${gitOid(f.content)}"`);
-    this.sendBytes(req, res, f.content, undefined);
+    let content = f.content;
+    if (this.corrupt.has(gitOid(content))) {
+      content = Buffer.from(content);
+      content[0] ^= 0x20;
+    }
+    this.sendBytes(req, res, content, undefined);
   }
 
   private handleCdn(req: http.IncomingMessage, res: http.ServerResponse): void {
