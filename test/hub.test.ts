@@ -294,6 +294,22 @@ describe('resolveModel: downloads', () => {
     expect(e.message).toMatch(/dot segment/);
   });
 
+  it('two concurrent resolutions download a blob once (a lock file, as huggingface_hub has)', async () => {
+    const ref = 'test-org/tiny-gemma-GGUF:tiny-q8_0.gguf';
+    const [a, b] = await Promise.all([resolveModel(ref, opts()), resolveModel(ref, opts())]);
+    expect(a.path).toBe(b.path);
+    expect(fs.readFileSync(a.path).equals(gguf)).toBe(true);
+    expect(hub.requests.filter((q) => q.server === 'cdn')).toHaveLength(1);
+    // the lock is gone afterwards; a lock abandoned long ago is taken over
+    const lock = path.join(cacheDir, '.locks', 'models--test-org--tiny-gemma-GGUF', `${sha256(bigGguf)}.potron.lock`);
+    expect(fs.readdirSync(path.dirname(lock))).toEqual([]);
+    fs.writeFileSync(lock, '12345@elsewhere\n');
+    fs.utimesSync(lock, new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
+    await resolveModel('test-org/tiny-gemma-GGUF:tiny-f32.gguf', opts());
+    expect(warnings.join('\n')).toContain(`taking over the abandoned lock ${lock}`);
+    expect(fs.existsSync(lock)).toBe(false);
+  });
+
   it('resumes a download cut mid-file with a Range request', async () => {
     const sha = sha256(gguf);
     hub.drops.set(sha, { afterBytes: 40_000, times: 1 });

@@ -3,6 +3,7 @@
 // cannot be reached), by refs/ in the cache.
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
+import path from 'node:path';
 
 import {
   blobPath, cachedRevisions, COMMIT_RE, linkSnapshotFile, readRef, repoCacheDir, snapshotHas, snapshotPath, writeRef,
@@ -10,6 +11,7 @@ import {
 import { downloadBlob } from './download.js';
 import { HubError } from './errors.js';
 import { fileMetadata } from './file-meta.js';
+import { lockPath, withLock } from './lock.js';
 import { planHfFiles, REQUIRED_HF_FILES, SAFETENSORS_FILE, SAFETENSORS_INDEX_FILE, shardsFromIndex } from './files.js';
 import { HubHttp } from './http.js';
 import { fetchRepoInfo, type Sibling } from './model-info.js';
@@ -180,20 +182,24 @@ class FileFetcher {
     const gitOid = !lfs && !sha256 && sibling?.blobId && COMMIT_RE.test(sibling.blobId) ? sibling.blobId : undefined;
     const size = lfs?.size ?? meta.size ?? sibling?.size;
     const blob = blobPath(this.repoDir, meta.etag);
-    let have = false;
-    try {
-      const st = fs.statSync(blob);
-      have = st.isFile() && (size === undefined || st.size === size) &&
-        (!this.options.verify || (await matchesHub(blob, sibling, meta.etag)));
-    } catch {
-      have = false;
-    }
-    if (!have) {
-      await downloadBlob(this.http, {
-        repo: this.repo, revision: this.commit, file, url: meta.url, dest: blob, size, sha256, gitOid,
-        retries: this.options.retries ?? 3, progress: this.options.progress ?? 'auto', logger: this.logger,
-      });
-    }
+    const lock = lockPath(path.dirname(this.repoDir), path.basename(this.repoDir), meta.etag);
+    await withLock(lock, `${file} of ${this.repo}`, this.logger, this.http.signal, async () => {
+      // checked under the lock: another process may have just finished this blob
+      let have = false;
+      try {
+        const st = fs.statSync(blob);
+        have = st.isFile() && (size === undefined || st.size === size) &&
+          (!this.options.verify || (await matchesHub(blob, sibling, meta.etag)));
+      } catch {
+        have = false;
+      }
+      if (!have) {
+        await downloadBlob(this.http, {
+          repo: this.repo, revision: this.commit, file, url: meta.url, dest: blob, size, sha256, gitOid,
+          retries: this.options.retries ?? 3, progress: this.options.progress ?? 'auto', logger: this.logger,
+        });
+      }
+    });
     return linkSnapshotFile(this.repoDir, this.commit, file, meta.etag);
   }
 }
