@@ -61,6 +61,8 @@ static void log_callback(ggml_log_level level, const char* text, void*) {
   if (verbose || last >= GGML_LOG_LEVEL_WARN) std::fputs(text, stderr);
 }
 
+Napi::Object DefineKernels(Napi::Env env);  // napi_kernels.cpp
+
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ggml_log_set(log_callback, nullptr);
   auto* data = new AddonData();
@@ -70,6 +72,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("loadModel", Napi::Function::New(env, LoadModel));
   exports.Set("physicalCores", Napi::Function::New(env, PhysicalCores));
   exports.Set("systemInfo", Napi::Function::New(env, SystemInfo));
+  exports.Set("kernels", DefineKernels(env));
   return exports;
 }
 

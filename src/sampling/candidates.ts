@@ -1,3 +1,12 @@
+import type { NativeKernels } from '../runtime/addon.js';
+import { native } from '../runtime/native.js';
+
+let cached: NativeKernels | null = null;
+/** The whole-vocabulary loops run natively (native/sampling_kernels.cpp): ~100x faster than JS here. */
+function kernels(): NativeKernels {
+  return (cached ??= native().kernels);
+}
+
 /**
  * The tokens still in the running during one sampling step. It starts as the whole vocabulary
  * (a view of the logits row, nothing copied) and becomes an explicit list once a processor cuts
@@ -63,83 +72,47 @@ export class Candidates {
   }
 }
 
-/** Max of a row. */
+/** Largest value of a row (native: the row may hold 262,144 entries). */
 export function rowMax(row: Float32Array): number {
-  let m = -Infinity;
-  for (let i = 0; i < row.length; i++) if (row[i]! > m) m = row[i]!;
-  return m;
+  return row[kernels().argmax(row)]!;
 }
 
 /** Index of the largest value (the lowest index on ties, as llama.cpp's greedy sampler). */
 export function argmax(row: Float32Array): number {
-  let best = 0;
-  let m = row[0]!;
-  for (let i = 1; i < row.length; i++) {
-    if (row[i]! > m) {
-      m = row[i]!;
-      best = i;
-    }
-  }
-  return best;
+  return kernels().argmax(row);
 }
 
-/**
- * The k largest entries of a row, in descending order (ties: lower id first), in one pass with a
- * min-heap of k: a 262k row costs about one comparison per entry.
- */
+/** The k largest entries of a row, in descending order (ties: lower id first). */
 export function topKOfRow(row: Float32Array, k: number): { ids: Int32Array; logits: Float32Array } {
   k = Math.min(k, row.length);
-  const hv = new Float32Array(k);
-  const hi = new Int32Array(k);
-  // worse(a, b): a ranks below b (smaller value, or equal value and larger id)
-  const below = (va: number, ia: number, vb: number, ib: number) => va < vb || (va === vb && ia > ib);
-  let size = 0;
-  const siftDown = (pos: number) => {
-    const v = hv[pos]!;
-    const id = hi[pos]!;
-    for (;;) {
-      let c = 2 * pos + 1;
-      if (c >= size) break;
-      if (c + 1 < size && below(hv[c + 1]!, hi[c + 1]!, hv[c]!, hi[c]!)) c++;
-      if (!below(hv[c]!, hi[c]!, v, id)) break;
-      hv[pos] = hv[c]!;
-      hi[pos] = hi[c]!;
-      pos = c;
-    }
-    hv[pos] = v;
-    hi[pos] = id;
-  };
-  for (let i = 0; i < row.length; i++) {
-    const v = row[i]!;
-    if (size < k) {
-      // sift up
-      let pos = size++;
-      while (pos > 0) {
-        const parent = (pos - 1) >> 1;
-        if (!below(v, i, hv[parent]!, hi[parent]!)) break;
-        hv[pos] = hv[parent]!;
-        hi[pos] = hi[parent]!;
-        pos = parent;
-      }
-      hv[pos] = v;
-      hi[pos] = i;
-    } else if (v > hv[0]!) {
-      // strictly greater only: on a tie the earlier (lower) id already in the heap stays
-      hv[0] = v;
-      hi[0] = i;
-      siftDown(0);
-    }
-  }
-  // pop into descending order
   const ids = new Int32Array(k);
   const logits = new Float32Array(k);
-  for (let out = k - 1; out >= 0; out--) {
-    ids[out] = hi[0]!;
-    logits[out] = hv[0]!;
-    size--;
-    hv[0] = hv[size]!;
-    hi[0] = hi[size]!;
-    siftDown(0);
-  }
+  kernels().topK(row, k, ids, logits);
   return { ids, logits };
+}
+
+/** Entries >= threshold, in index order. */
+export function selectAtLeast(row: Float32Array, threshold: number): { ids: Int32Array; logits: Float32Array; n: number } {
+  const ids = new Int32Array(row.length);
+  const logits = new Float32Array(row.length);
+  const n = kernels().selectAtLeast(row, threshold, ids, logits);
+  return { ids, logits, n };
+}
+
+/** Nucleus of softmax(scale * row), unordered. */
+export function nucleus(row: Float32Array, scale: number, p: number): { ids: Int32Array; logits: Float32Array; n: number } {
+  const ids = new Int32Array(row.length);
+  const logits = new Float32Array(row.length);
+  const n = kernels().topP(row, scale, p, ids, logits);
+  return { ids, logits, n };
+}
+
+/** log(sum_i exp(scale * row[i])) */
+export function logPartition(row: Float32Array, scale = 1): number {
+  return kernels().logPartition(row, scale);
+}
+
+/** Draws from softmax(scale * row) with u in [0, 1). */
+export function sampleSoftmax(row: Float32Array, scale: number, u: number): number {
+  return kernels().sampleSoftmax(row, scale, u);
 }

@@ -1,4 +1,4 @@
-import { Candidates, rowMax, topKOfRow } from './candidates.js';
+import { Candidates, nucleus, rowMax, selectAtLeast, topKOfRow } from './candidates.js';
 
 /**
  * Logits processors, applied in this fixed order (see Sampler):
@@ -98,28 +98,10 @@ export class TopP implements CandidateProcessor {
   apply(c: Candidates): void {
     if (this.p >= 1) return;
     if (c.full) {
-      // The nucleus is usually small: take the top 64 and grow (x8) until they hold mass p,
-      // with the full normaliser from one pass, instead of sorting the whole vocabulary.
-      const row = c.row;
-      const max = rowMax(row);
-      const invT = c.invTemp;
-      let z = 0;
-      for (let i = 0; i < row.length; i++) z += Math.exp((row[i]! - max) * invT);
-      for (let k = 64; ; k *= 8) {
-        const top = topKOfRow(row, Math.min(k, row.length));
-        let mass = 0;
-        for (let i = 0; i < top.ids.length; i++) {
-          mass += Math.exp((top.logits[i]! - max) * invT) / z;
-          if (mass >= this.p) {
-            c.setList(top.ids, top.logits, i + 1, true);
-            return;
-          }
-        }
-        if (top.ids.length === row.length) {
-          c.setList(top.ids, top.logits, top.ids.length, true); // rounding: p not quite reached
-          return;
-        }
-      }
+      // native: a histogram of the mass finds the nucleus without sorting the vocabulary
+      const { ids, logits, n } = nucleus(c.row, c.invTemp, this.p);
+      c.setList(ids, logits, n, false);
+      return;
     }
     c.sortList();
     const probs = c.listProbs();
@@ -143,18 +125,7 @@ export class MinP implements CandidateProcessor {
     // p_i / p_max >= min_p  <=>  (l_i - l_max) * invTemp >= ln(min_p)
     const cut = Math.log(this.minP) / c.invTemp;
     if (c.full) {
-      const row = c.row;
-      const threshold = rowMax(row) + cut;
-      let n = 0;
-      for (let i = 0; i < row.length; i++) if (row[i]! >= threshold) n++;
-      const ids = new Int32Array(n);
-      const logits = new Float32Array(n);
-      for (let i = 0, j = 0; i < row.length; i++) {
-        if (row[i]! >= threshold) {
-          ids[j] = i;
-          logits[j++] = row[i]!;
-        }
-      }
+      const { ids, logits, n } = selectAtLeast(c.row, rowMax(c.row) + cut);
       c.setList(ids, logits, n, false);
       return;
     }

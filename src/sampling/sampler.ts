@@ -1,4 +1,4 @@
-import { argmax, Candidates, rowMax, topKOfRow } from './candidates.js';
+import { argmax, Candidates, logPartition, sampleSoftmax, topKOfRow } from './candidates.js';
 import type { SamplingParams } from './options.js';
 import {
   type CandidateProcessor,
@@ -78,7 +78,7 @@ export class Sampler {
     this.history.push(id);
 
     if (!raw) return { id };
-    const lse = logSumExp(raw);
+    const lse = logPartition(raw, 1);
     const out: SampledToken = { id, logprob: raw[id]! - lse };
     if (this.params.topLogprobs > 0) {
       const top = topKOfRow(raw, this.params.topLogprobs);
@@ -92,6 +92,8 @@ export class Sampler {
 export function draw(c: Candidates, u: number): number {
   if (!c.full) {
     if (c.n === 1) return c.ids[0]!;
+    // a long list (a wide nucleus): the native loop over its logits
+    if (c.n > 1024) return c.ids[sampleSoftmax(c.logits.subarray(0, c.n), c.invTemp, u)]!;
     const probs = c.listProbs();
     let acc = 0;
     for (let i = 0; i < c.n; i++) {
@@ -100,28 +102,5 @@ export function draw(c: Candidates, u: number): number {
     }
     return c.ids[c.n - 1]!; // rounding: u beyond the summed mass
   }
-  // Whole vocabulary: one pass for the normaliser, one to find where u falls.
-  const row = c.row;
-  const max = rowMax(row);
-  const invT = c.invTemp;
-  let z = 0;
-  for (let i = 0; i < row.length; i++) z += Math.exp((row[i]! - max) * invT);
-  const target = u * z;
-  let acc = 0;
-  let last = 0;
-  for (let i = 0; i < row.length; i++) {
-    const e = Math.exp((row[i]! - max) * invT);
-    if (e === 0) continue;
-    acc += e;
-    last = i;
-    if (target < acc) return i;
-  }
-  return last;
-}
-
-export function logSumExp(row: Float32Array): number {
-  const max = rowMax(row);
-  let s = 0;
-  for (let i = 0; i < row.length; i++) s += Math.exp(row[i]! - max);
-  return max + Math.log(s);
+  return sampleSoftmax(c.row, c.invTemp, u);
 }
