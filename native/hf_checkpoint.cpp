@@ -156,7 +156,12 @@ HfCheckpoint load_hf_checkpoint(const std::string& dir_in) {
     const bool gemma1 = cfg.hp.arch == "gemma";
     std::vector<SafetensorsFile> shards;
     shards.reserve(shard_names.size());
-    for (const std::string& s : shard_names) shards.emplace_back(dir + "/" + s);
+    for (const std::string& s : shard_names) {
+      if (!weight_map.empty() && !file_exists(dir + "/" + s)) {
+        throw bad_file(index, "lists " + s + ", which is not in the directory (an incomplete download?)");
+      }
+      shards.emplace_back(dir + "/" + s);
+    }
     for (size_t si = 0; si < shards.size(); ++si) {
       const SafetensorsFile& sf = shards[si];
       src.files.push_back(sf.file());

@@ -1,11 +1,12 @@
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { promisify } from 'node:util';
 
-import { families, gemma3VocabModel, modelDir, root, tinyModel, weightTypes } from './helpers/models.js';
+import { families, gemma3VocabModel, hfModel, hfModelDir, hfModels, hfTwin, modelDir, root, tinyModel, weightTypes } from './helpers/models.js';
 
 // Generates the tiny models the tests use (seconds; deterministic from the seed).
-export default function setup(): void {
+export default async function setup(): Promise<void> {
   execFileSync('node', [path.join(root, 'scripts', 'fetch-ggml.mjs')], { stdio: 'inherit' });
   fs.mkdirSync(modelDir, { recursive: true });
   for (const family of families) {
@@ -23,4 +24,31 @@ export default function setup(): void {
       '--type', 'q8_0', '--vocab', 'gemma3', '--seed', '1', '--out', gemma3VocabModel + '.tmp'], { stdio: 'inherit' });
     fs.renameSync(gemma3VocabModel + '.tmp', gemma3VocabModel);
   }
+  await makeHfModels();
+}
+
+// HF directories with their GGUF twins, and sharded copies (about 0.7 s per generator run;
+// two at a time).
+async function makeHfModels(): Promise<void> {
+  const run = promisify(execFile);
+  const gen = path.join(root, 'scripts', 'make-tiny-gemma');
+  const jobs: Array<{ outs: string[]; args: string[] }> = [];
+  for (const { family, type } of hfModels) {
+    const base = ['--arch', family, '--preset', 'tiny', '--type', type, '--seed', '1'];
+    const dir = hfModel(family, type), twin = hfTwin(family, type), sharded = hfModel(family, type, true);
+    if (!fs.existsSync(dir) || !fs.existsSync(twin)) jobs.push({ outs: [dir, twin], args: [...base, '--hf-out', dir + '.tmp', '--out', twin + '.tmp'] });
+    if (!fs.existsSync(sharded)) jobs.push({ outs: [sharded], args: [...base, '--hf-out', sharded + '.tmp', '--shards', '3'] });
+  }
+  fs.mkdirSync(hfModelDir, { recursive: true });
+  const next = async (): Promise<void> => {
+    for (let job = jobs.shift(); job; job = jobs.shift()) {
+      for (const out of job.outs) fs.rmSync(out + '.tmp', { recursive: true, force: true });
+      await run('python3', [gen, ...job.args]);
+      for (const out of job.outs) {
+        fs.rmSync(out, { recursive: true, force: true });
+        fs.renameSync(out + '.tmp', out);
+      }
+    }
+  };
+  await Promise.all([next(), next()]);
 }

@@ -19,6 +19,24 @@ export function tinyModel(family: Family, type: WeightType = 'f32'): string {
   return path.join(modelDir, `${family}-${type}.gguf`);
 }
 
+/** HF model directories (config.json + safetensors) and their GGUF twins, written by one
+ * generator run each (seed 1), so both forms hold the same numbers. */
+export const hfModelDir = path.join(modelDir, 'hf');
+export const hfModels: ReadonlyArray<{ family: Family; type: 'f32' | 'f16' | 'bf16' }> = [
+  ...families.flatMap((family) => (['f32', 'bf16'] as const).map((type) => ({ family, type }))),
+  { family: 'gemma3', type: 'f16' },
+];
+
+/** The HF directory: model.safetensors, or (sharded) three shards and model.safetensors.index.json. */
+export function hfModel(family: Family, type: 'f32' | 'f16' | 'bf16', sharded = false): string {
+  return path.join(hfModelDir, `${family}-${type}${sharded ? '-sharded' : ''}`);
+}
+
+/** The GGUF written by the same generator run as hfModel(family, type). */
+export function hfTwin(family: Family, type: 'f32' | 'f16' | 'bf16'): string {
+  return path.join(hfModelDir, `${family}-${type}.gguf`);
+}
+
 /** A fixed token sequence longer than the tiny models' sliding window (8). */
 export function testTokens(n: number, nVocab: number, salt = 0): number[] {
   const out = [2]; // <bos>
