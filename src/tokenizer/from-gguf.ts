@@ -10,7 +10,6 @@ class GgufTokenizer implements Tokenizer {
   constructor(
     private readonly spm: SpmEncoder,
     private readonly table: TokenTable,
-    private readonly ids: Map<string, number>,
     readonly bosId: number | undefined,
     readonly eosId: number | undefined,
     readonly addBos: boolean,
@@ -41,7 +40,7 @@ class GgufTokenizer implements Tokenizer {
   }
 
   tokenId(text: string): number | undefined {
-    return this.ids.get(text);
+    return this.spm.tokenId(text);
   }
 
   decode(ids: readonly number[], options?: { skipSpecial?: boolean }): string {
@@ -55,11 +54,9 @@ export async function tokenizerFromGguf(metadata: Record<string, GgufMetadataVal
   const { tokens, types } = vocab;
   const special = new Uint8Array(tokens.length);
   const pieces: Array<string | number> = new Array(tokens.length);
-  const ids = new Map<string, number>();
   for (let i = 0; i < tokens.length; i++) {
     const t = types[i];
     const text = tokens[i]!;
-    if (!ids.has(text)) ids.set(text, i);
     if (t === TokenType.CONTROL || t === TokenType.UNKNOWN) {
       special[i] = 1;
       pieces[i] = text;
@@ -71,6 +68,6 @@ export async function tokenizerFromGguf(metadata: Record<string, GgufMetadataVal
       pieces[i] = text.replaceAll('▁', ' ');
     }
   }
-  return new GgufTokenizer(new SpmEncoder(vocab), new TokenTable(pieces, special), ids,
+  return new GgufTokenizer(new SpmEncoder(vocab), new TokenTable(pieces, special),
     vocab.bosId, vocab.eosId, vocab.addBos, vocab.addEos, vocab.addSpacePrefix);
 }

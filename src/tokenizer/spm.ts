@@ -71,6 +71,11 @@ export class SpmEncoder {
     node.id = id;
   }
 
+  /** llama.cpp's text_to_token. */
+  tokenId(text: string): number | undefined {
+    return this.ids.get(text);
+  }
+
   /** The splitting tokens that occur anywhere in the text, in llama.cpp's partition order. */
   private occurring(text: string): number[] {
     const found = new Set<number>();

@@ -15,23 +15,24 @@ export class TokenTable {
   constructor(pieces: ReadonlyArray<string | number | Uint8Array>, special: Uint8Array) {
     this.size = pieces.length;
     this.special = special;
-    const parts: Uint8Array[] = new Array(pieces.length);
-    let total = 0;
-    for (let i = 0; i < pieces.length; i++) {
-      const p = pieces[i]!;
-      const b = typeof p === 'number' ? Uint8Array.of(p) : typeof p === 'string' ? utf8.encode(p) : p;
-      parts[i] = b;
-      total += b.length;
-    }
-    this.bytes = new Uint8Array(total);
+    // one pass straight into a buffer sized for the worst case (3 UTF-8 bytes per UTF-16 unit)
+    let cap = 0;
+    for (const p of pieces) cap += typeof p === 'number' ? 1 : typeof p === 'string' ? 3 * p.length : p.length;
+    const buf = new Uint8Array(cap);
     this.offsets = new Uint32Array(pieces.length + 1);
     let o = 0;
-    for (let i = 0; i < parts.length; i++) {
+    for (let i = 0; i < pieces.length; i++) {
       this.offsets[i] = o;
-      this.bytes.set(parts[i]!, o);
-      o += parts[i]!.length;
+      const p = pieces[i]!;
+      if (typeof p === 'number') buf[o++] = p;
+      else if (typeof p === 'string') o += utf8.encodeInto(p, buf.subarray(o)).written;
+      else {
+        buf.set(p, o);
+        o += p.length;
+      }
     }
-    this.offsets[parts.length] = o;
+    this.offsets[pieces.length] = o;
+    this.bytes = buf.slice(0, o);
   }
 
   private check(id: number): void {
