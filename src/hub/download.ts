@@ -86,6 +86,9 @@ export async function downloadBlob(http: HubHttp, job: BlobDownload): Promise<vo
       const have = await fileSize(partial);
       if (attempt < job.retries) {
         job.logger.warn(`${job.file}: ${err.message} after ${formatBytes(have)}; resuming (attempt ${attempt + 2} of ${job.retries + 1})`);
+        // a short, growing pause: a flapping link or a CDN node being replaced gets a moment
+        await new Promise((r) => setTimeout(r, Math.min(200 * 2 ** attempt, 5_000)));
+        if (http.signal?.aborted) throw new HubError('ERR_ABORTED', 'the model download was aborted');
         continue;
       }
       throw new HubError('ERR_HUB_NETWORK',
