@@ -16,7 +16,7 @@ import {
 import { resolveToken } from '../src/hub/token.js';
 import { Batch, Model } from '../src/runtime/index.js';
 import { FakeHub, gitOid, safetensorsFile, sha256, type FakeFile } from './helpers/fake-hub.js';
-import { root, testTokens, tinyModel } from './helpers/models.js';
+import { hfModel, hfTwin, root, testTokens, tinyModel } from './helpers/models.js';
 
 const GOOD = 'hf_goodTokenWithAccess0123456789';
 const NOACCESS = 'hf_validTokenWithoutAccess987654';
@@ -51,6 +51,19 @@ function hfFiles(w: FakeFile): Record<string, FakeFile> {
     'gemma-tiny.gguf': { content: bigGguf, lfs: true },
     'pytorch_model.bin': { content: Buffer.alloc(300_000, 7), lfs: true },
   };
+}
+
+/** Next-token logits after every position of a fixed sequence. */
+async function logits(file: string): Promise<number[][]> {
+  const tokens = testTokens(12, 384);
+  const m = await Model.open(file, { threads: 1 });
+  const ctx = await m.createContext({ nCtx: tokens.length, kvType: 'f32' });
+  const batch = new Batch();
+  tokens.forEach((t, i) => batch.add(t, i, 0, true));
+  const l = await ctx.decode(batch);
+  const rows = Array.from({ length: tokens.length }, (_, i) => Array.from(l.row(i)));
+  await m.close();
+  return rows;
 }
 
 let hub: FakeHub;
@@ -107,6 +120,14 @@ beforeAll(async () => {
     },
     refs: { main: C3 },
   });
+  // the generator's HF directories (config.json + safetensors, single and sharded), as repos
+  for (const sharded of [false, true]) {
+    const dir = hfModel('gemma3', 'bf16', sharded);
+    const files: Record<string, FakeFile> = { 'tokenizer.json': tokenizer, 'tokenizer_config.json': tokenizerConfig };
+    for (const f of fs.readdirSync(dir)) files[f] = { content: fs.readFileSync(path.join(dir, f)), lfs: f.endsWith('.safetensors') };
+    files['tiny-gemma3-bf16.gguf'] = { content: fs.readFileSync(hfTwin('gemma3', 'bf16')), lfs: true };
+    hub.addRepo({ id: `test-org/tiny-gemma3-hf${sharded ? '-sharded' : ''}`, gated: 'manual', allowed: [GOOD], commits: { [C3]: files }, refs: { main: C3 } });
+  }
   hub.addRepo({
     id: 'test-org/private-model',
     private: true,
@@ -219,17 +240,6 @@ describe('resolveModel: downloads', () => {
     expect(cdn[0]!.authorization).toBe(false);
     expect(hub.requests.filter((q) => q.server === 'hub').every((q) => q.authorization)).toBe(true);
 
-    const tokens = testTokens(12, 384);
-    const logits = async (file: string) => {
-      const m = await Model.open(file, { threads: 1 });
-      const ctx = await m.createContext({ nCtx: tokens.length, kvType: 'f32' });
-      const batch = new Batch();
-      tokens.forEach((t, i) => batch.add(t, i, 0, true));
-      const l = await ctx.decode(batch);
-      const rows = Array.from({ length: tokens.length }, (_, i) => Array.from(l.row(i)));
-      await m.close();
-      return rows;
-    };
     expect(await logits(r.path)).toEqual(await logits(tinyModel('gemma3', 'q8_0')));
 
     // a file in a folder of the repo: a deeper link to the same blob, no second download
@@ -266,6 +276,17 @@ describe('resolveModel: downloads', () => {
     expect(hub.requests[0]!.path).toBe('/api/models/test-org/tiny-gemma-it/revision/main?blobs=true');
     expect(hub.requests.filter((q) => q.path.includes('/resolve/')).every((q) => q.path.includes(`/resolve/${C2}/`))).toBe(true);
     expect(fs.readFileSync(path.join(dir, 'refs', 'main'), 'utf8')).toBe(C2);
+  });
+
+  it('downloads a generated HF model, single and sharded, that loads with the logits of the original directory', async () => {
+    for (const sharded of [false, true]) {
+      const src = hfModel('gemma3', 'bf16', sharded);
+      const r = await resolveModel(`test-org/tiny-gemma3-hf${sharded ? '-sharded' : ''}`, opts());
+      expect(fs.readdirSync(r.path).sort()).toEqual([...fs.readdirSync(src), 'tokenizer.json', 'tokenizer_config.json'].sort());
+      expect(await logits(r.path)).toEqual(await logits(src));
+    }
+    const twinSha = sha256(fs.readFileSync(hfTwin('gemma3', 'bf16')));
+    expect(hub.requests.some((q) => q.path.includes('tiny-gemma3-bf16.gguf') || q.path.includes(twinSha))).toBe(false);
   });
 
   it('resolves tags and commit hashes; a tag gets its refs/ file, a commit none', async () => {
