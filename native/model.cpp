@@ -23,9 +23,9 @@ static bool matmul_type(ggml_type t) {
   }
 }
 
-static std::string shape_str(const int64_t* ne, int n) {
+static std::string shape_str(const int64_t* ne, int n, bool outermost_first = false) {
   std::string s = "[";
-  for (int i = 0; i < n; ++i) s += (i ? ", " : "") + std::to_string(ne[i]);
+  for (int i = 0; i < n; ++i) s += (i ? ", " : "") + std::to_string(ne[outermost_first ? n - 1 - i : i]);
   return s + "]";
 }
 
@@ -297,18 +297,20 @@ ggml_tensor* Model::weight(const std::string& name, std::vector<int64_t> shape, 
   }
   const std::string& path = info->file->path();
   const std::string& fname = info->file_name;
+  if (info->type == GGML_TYPE_COUNT) {
+    throw bad_file(path, "tensor '" + fname + "' has dtype " + info->type_name + "; F32, F16 and BF16 weights load");
+  }
   int64_t want[4] = {1, 1, 1, 1};
   for (size_t i = 0; i < shape.size(); ++i) want[i] = shape[i];
   for (int i = 0; i < 4; ++i) {
     if (info->ne[i] != want[i]) {
-      throw bad_file(path, "tensor '" + fname + "' has shape " + shape_str(info->ne, info->n_dims) + ", expected " +
-                               shape_str(want, static_cast<int>(shape.size())));
+      // in the file's own order: ggml's (innermost first) for GGUF, row-major for safetensors
+      const bool hf = format_ == "hf";
+      throw bad_file(path, "tensor '" + fname + "' has shape " + shape_str(info->ne, info->n_dims, hf) + ", expected " +
+                               shape_str(want, static_cast<int>(shape.size()), hf));
     }
   }
   ggml_type type = info->type;
-  if (info->type == GGML_TYPE_COUNT) {
-    throw bad_file(path, "tensor '" + fname + "' has dtype " + info->type_name + "; F32, F16 and BF16 weights load");
-  }
   if (shape.size() == 1) {
     // Norm weights are applied with ggml_mul on F32 activations: they are held as F32. GGUF
     // files store them so; HF ones are converted (and get their +1) into our own memory.
