@@ -159,8 +159,10 @@ export class Scheduler {
       throw new EngineError('ERR_INVALID_ARG', `max_tokens must be an integer >= 1, not ${spec.maxTokens}`, { param: 'max_tokens' });
     }
     if (spec.signal?.aborted) throw abortedError();
-    if (this.queue.length >= this.options.maxQueue) {
-      throw new EngineError('ERR_QUEUE_FULL', `${this.queue.length} requests are already waiting; try again later`);
+    // requests join free slots at the next step; only those beyond the free slots wait
+    const waiting = this.queue.length - this.slots.filter((s) => !s.job).length;
+    if (waiting >= this.options.maxQueue) {
+      throw new EngineError('ERR_QUEUE_FULL', `${this.options.maxQueue} requests are already waiting; try again later`);
     }
     const job: Job = new Job(spec, () => this.abort(job));
     spec.signal?.addEventListener('abort', () => this.abort(job), { once: true });

@@ -1,0 +1,12 @@
+export { EngineError } from './errors.js';
+export type { FinishReason, GenerationChunk, GenerationResult, GenerationStream, Usage } from './job.js';
+export {
+  type CompletionPrompt,
+  type GenerateOptions,
+  LanguageModel,
+  type LanguageModelInfo,
+  LazyStream,
+  loadModel,
+  type LoadModelOptions,
+} from './language-model.js';
+export type { SchedulerStats } from './scheduler.js';

@@ -1,0 +1,266 @@
+import fs from 'node:fs';
+
+import { ChatTemplate } from '../chat/template.js';
+import { type ChatMessage, checkMessages } from '../chat/messages.js';
+import { resolveModel, type ResolveOptions } from '../hub/index.js';
+import type { NativeModelInfo } from '../runtime/addon.js';
+import type { Context } from '../runtime/context.js';
+import { Model } from '../runtime/model.js';
+import { type SamplingOptions, samplingParams } from '../sampling/options.js';
+import { tokenizerFromDir, tokenizerFromGguf } from '../tokenizer/index.js';
+import type { Tokenizer } from '../tokenizer/types.js';
+import { EngineError, invalidArg } from './errors.js';
+import { type GenerationChunk, type GenerationResult, GenerationStream } from './job.js';
+import { type ChatConfig, chatConfigFromDir, chatConfigFromGguf } from './model-config.js';
+import { Scheduler, type SchedulerStats } from './scheduler.js';
+
+export interface LoadModelOptions extends ResolveOptions {
+  /** compute threads (default: physical cores) */
+  threads?: number;
+  /** KV cells shared by all requests; one request may use them all (default: min(training context, 8192)) */
+  contextSize?: number;
+  /** requests decoded together (default 8) */
+  parallel?: number;
+  /** requests that may wait beyond those; more get ERR_QUEUE_FULL (default 64) */
+  maxQueue?: number;
+  /** tokens per decode step, shared by generating requests and prompt chunks (default 512) */
+  stepTokens?: number;
+  kvType?: 'f16' | 'f32';
+  flashAttn?: boolean;
+}
+
+export interface GenerateOptions extends SamplingOptions {
+  /** generated tokens at most (default: until an end token, a stop string or a full context) */
+  maxTokens?: number;
+  /** up to 16 strings; generation stops before the first that appears (it is not returned) */
+  stop?: string | readonly string[];
+  /** aborting cancels the request wherever it is: queued, prefilling or generating */
+  signal?: AbortSignal;
+}
+
+export interface LanguageModelInfo extends NativeModelInfo {
+  /** the reference it was loaded from, and the file or directory that was opened */
+  ref: string;
+  path: string;
+  format: 'gguf' | 'hf';
+  contextSize: number;
+  parallel: number;
+  /** where the chat template came from */
+  chatTemplate: 'model' | 'builtin';
+}
+
+/** Text or token ids to continue. */
+export type CompletionPrompt = string | readonly number[];
+
+/**
+ * A language model ready to serve many requests at once (continuous batching over one KV pool).
+ * chat()/complete() resolve with the whole result; chatStream()/completeStream() yield chunks as
+ * tokens come. Every method that generates takes an AbortSignal.
+ */
+export class LanguageModel {
+  private closing: Promise<void> | null = null;
+
+  private constructor(
+    readonly info: LanguageModelInfo,
+    readonly tokenizer: Tokenizer,
+    private readonly template: ChatTemplate,
+    private readonly stopTokens: ReadonlySet<number>,
+    private readonly model: Model,
+    private readonly ctx: Context,
+    private readonly scheduler: Scheduler,
+  ) {}
+
+  /** @internal use loadModel() */
+  static async create(ref: string, options: LoadModelOptions = {}): Promise<LanguageModel> {
+    const resolved = await resolveModel(ref, options);
+    const model = await Model.open(resolved.path, { threads: options.threads });
+    try {
+      const meta = model.metadata();
+      const isDir = resolved.format === 'hf' || fs.statSync(resolved.path).isDirectory();
+      const tokenizer = isDir ? await tokenizerFromDir(resolved.path) : await tokenizerFromGguf(meta);
+      const chat: ChatConfig = isDir ? chatConfigFromDir(resolved.path) : chatConfigFromGguf(meta);
+      const specials = { bos_token: chat.bosToken, eos_token: chat.eosToken };
+      const template = chat.chatTemplate !== undefined ? new ChatTemplate(chat.chatTemplate, specials) : ChatTemplate.builtinGemma(specials);
+
+      const stops = new Set<number>(chat.eosIds);
+      for (const id of [tokenizer.eosId, tokenizer.tokenId('<end_of_turn>'), tokenizer.tokenId(chat.eosToken)]) {
+        if (id !== undefined) stops.add(id);
+      }
+
+      const parallel = positiveInt(options.parallel, 'parallel', 8);
+      const maxQueue = positiveInt(options.maxQueue, 'maxQueue', 64, 0);
+      const stepTokens = positiveInt(options.stepTokens, 'stepTokens', 512);
+      const train = model.info.nCtxTrain > 0 ? model.info.nCtxTrain : 8192;
+      const contextSize = positiveInt(options.contextSize, 'contextSize', Math.min(train, 8192), 16);
+      const ctx = await model.createContext({
+        nCtx: contextSize, nSeqMax: parallel, nUbatch: Math.min(512, stepTokens),
+        ...(options.kvType ? { kvType: options.kvType } : {}),
+        ...(options.flashAttn !== undefined ? { flashAttn: options.flashAttn } : {}),
+      });
+      const scheduler = new Scheduler(ctx, tokenizer, contextSize, { parallel, maxQueue, stepTokens });
+      const info: LanguageModelInfo = {
+        ...model.info, ref, path: resolved.path, format: resolved.format, contextSize, parallel,
+        chatTemplate: template.builtin ? 'builtin' : 'model',
+      };
+      return new LanguageModel(info, tokenizer, template, stops, model, ctx, scheduler);
+    } catch (err) {
+      await model.close();
+      throw err;
+    }
+  }
+
+  /** The prompt text a conversation renders to with the model's chat template. */
+  renderChat(messages: readonly ChatMessage[], options: { addGenerationPrompt?: boolean } = {}): string {
+    return this.template.render(checkMessages(messages), options);
+  }
+
+  async tokenize(text: string, options: { addSpecial?: boolean } = {}): Promise<number[]> {
+    return this.dedupeBos(await this.tokenizer.encode(text, { addSpecial: options.addSpecial ?? true }));
+  }
+
+  detokenize(ids: readonly number[], options: { skipSpecial?: boolean } = {}): string {
+    return this.tokenizer.decode(ids, options);
+  }
+
+  /**
+   * Starts a generation and resolves once it is queued, so errors about the request itself
+   * (invalid options, a prompt too long, a full queue) reject here, before any output: what an
+   * HTTP server needs to choose a status code.
+   */
+  async start(input: { messages: readonly ChatMessage[] } | { prompt: CompletionPrompt }, options: GenerateOptions = {}, stream = true): Promise<GenerationStream> {
+    this.live();
+    const prompt = 'messages' in input ? await this.chatPrompt(input.messages) : await this.completionPrompt(input.prompt);
+    const sampling = samplingParams(options, this.info.nVocab);
+    const stop = stopStrings(options.stop);
+    this.live();
+    return this.scheduler.submit({
+      prompt, sampling, stop, stopTokens: this.stopTokens, stream,
+      ...(options.maxTokens !== undefined ? { maxTokens: options.maxTokens } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+  }
+
+  async chat(messages: readonly ChatMessage[], options: GenerateOptions = {}): Promise<GenerationResult> {
+    return (await this.start({ messages }, options, false)).result;
+  }
+
+  chatStream(messages: readonly ChatMessage[], options: GenerateOptions = {}): LazyStream {
+    return new LazyStream((signal) => this.start({ messages }, { ...options, signal }), options.signal);
+  }
+
+  async complete(prompt: CompletionPrompt, options: GenerateOptions = {}): Promise<GenerationResult> {
+    return (await this.start({ prompt }, options, false)).result;
+  }
+
+  completeStream(prompt: CompletionPrompt, options: GenerateOptions = {}): LazyStream {
+    return new LazyStream((signal) => this.start({ prompt }, { ...options, signal }), options.signal);
+  }
+
+  /** Queue depth, running requests, KV use and token counters. */
+  stats(): SchedulerStats {
+    return this.scheduler.stats();
+  }
+
+  /** Aborts running and queued requests (they reject with ERR_CLOSED), then frees the model. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.scheduler.close();
+      await this.ctx.close();
+      await this.model.close();
+    })();
+    return this.closing;
+  }
+
+  /** Waits for every queued and running request to finish. */
+  idle(): Promise<void> {
+    return this.scheduler.idle();
+  }
+
+  get closed(): boolean {
+    return this.closing !== null;
+  }
+
+  private live(): void {
+    if (this.closing) throw new EngineError('ERR_CLOSED', 'the model is closed');
+  }
+
+  private async chatPrompt(messages: readonly ChatMessage[]): Promise<number[]> {
+    const text = this.template.render(checkMessages(messages), { addGenerationPrompt: true });
+    // the template writes BOS itself; the tokenizer adds it only where the template did not
+    const ids = await this.tokenizer.encode(text, { addSpecial: false });
+    const bos = this.tokenizer.bosId;
+    if (this.tokenizer.addBos && bos !== undefined && ids[0] !== bos) ids.unshift(bos);
+    return this.dedupeBos(ids);
+  }
+
+  private async completionPrompt(prompt: CompletionPrompt): Promise<number[]> {
+    if (typeof prompt === 'string') return this.tokenize(prompt);
+    if (!Array.isArray(prompt)) throw invalidArg('prompt', 'must be a string or an array of token ids');
+    for (const t of prompt) {
+      if (!Number.isInteger(t) || t < 0 || t >= this.info.nVocab) {
+        throw invalidArg('prompt', `holds ${JSON.stringify(t)}, which is not a token id in [0, ${this.info.nVocab - 1}]`);
+      }
+    }
+    return [...prompt];
+  }
+
+  /** A prompt that starts with BOS written out as text and BOS added gets one, not two. */
+  private dedupeBos(ids: number[]): number[] {
+    const bos = this.tokenizer.bosId;
+    while (bos !== undefined && ids.length > 1 && ids[0] === bos && ids[1] === bos) ids.shift();
+    return ids;
+  }
+}
+
+/**
+ * A stream whose request starts when iteration starts (tokenizing is asynchronous), so that
+ * chatStream() can return at once. Errors from starting reject the first next() and `result`.
+ */
+export class LazyStream implements AsyncIterable<GenerationChunk> {
+  private readonly controller = new AbortController();
+  private readonly started: Promise<GenerationStream>;
+  readonly result: Promise<GenerationResult>;
+
+  constructor(start: (signal: AbortSignal) => Promise<GenerationStream>, signal?: AbortSignal) {
+    if (signal) {
+      if (signal.aborted) this.controller.abort();
+      else signal.addEventListener('abort', () => this.controller.abort(), { once: true });
+    }
+    this.started = start(this.controller.signal);
+    this.result = this.started.then((s) => s.result);
+    this.result.catch(() => undefined);
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<GenerationChunk> {
+    let inner: AsyncIterator<GenerationChunk> | null = null;
+    return {
+      next: async () => {
+        inner ??= (await this.started)[Symbol.asyncIterator]();
+        return inner.next();
+      },
+      return: async () => {
+        this.controller.abort();
+        return { done: true, value: undefined };
+      },
+    };
+  }
+}
+
+function positiveInt(v: number | undefined, name: string, dflt: number, min = 1): number {
+  if (v === undefined) return dflt;
+  if (!Number.isInteger(v) || v < min) throw invalidArg(name, `must be an integer >= ${min}, not ${v}`);
+  return v;
+}
+
+function stopStrings(stop: string | readonly string[] | undefined | null): string[] {
+  if (stop === undefined || stop === null) return [];
+  const list = typeof stop === 'string' ? [stop] : stop;
+  if (!Array.isArray(list) || list.length > 16) throw invalidArg('stop', 'must be a string or an array of at most 16 strings');
+  for (const s of list) if (typeof s !== 'string' || s.length === 0) throw invalidArg('stop', 'must hold non-empty strings');
+  return [...list];
+}
+
+/** Loads a model from an HF id (`google/gemma-3-1b-it[@rev]`), `org/repo:file.gguf`, a local HF directory or a .gguf file. */
+export function loadModel(ref: string, options: LoadModelOptions = {}): Promise<LanguageModel> {
+  return LanguageModel.create(ref, options);
+}
