@@ -142,6 +142,8 @@ const MappedFile* Model::mapping_of(const void* p) const {
   return nullptr;
 }
 
+static bool float_type(ggml_type t) { return t == GGML_TYPE_F32 || t == GGML_TYPE_F16 || t == GGML_TYPE_BF16; }
+
 // A float weight as F32: the file's bytes need not be aligned, so they are copied first.
 static void read_f32(const StoredTensor& s, int64_t i0, int64_t n, float* out, std::vector<uint16_t>& raw) {
   if (s.type == GGML_TYPE_F32) {
@@ -186,7 +188,9 @@ void Model::place() {
     std::vector<std::pair<ggml_tensor*, const StoredTensor*>> here;
     size_t max_tensor = 0;
     for (auto& [t, s] : planned_) {
-      const bool aligned = reinterpret_cast<uintptr_t>(s->data) % ggml_type_size(t->type) == 0;
+      // safetensors data need not be aligned to its element size; GGUF's is (checked on read)
+      const size_t align = t->type == GGML_TYPE_F32 ? 4 : float_type(t->type) ? 2 : 1;
+      const bool aligned = reinterpret_cast<uintptr_t>(s->data) % align == 0;
       if (s->file == file.get() && t->type == s->type && !s->add_one && aligned) {
         here.emplace_back(t, s);
         max_tensor = std::max<size_t>(max_tensor, s->nbytes);
@@ -285,8 +289,6 @@ Model::~Model() {
   for (ggml_backend_buffer_t b : mapped_bufs_) ggml_backend_buffer_free(b);
   if (ctx_) ggml_free(ctx_);
 }
-
-static bool float_type(ggml_type t) { return t == GGML_TYPE_F32 || t == GGML_TYPE_F16 || t == GGML_TYPE_BF16; }
 
 ggml_tensor* Model::weight(const std::string& name, std::vector<int64_t> shape, bool required) {
   const StoredTensor* info = src_.find(name);

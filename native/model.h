@@ -56,6 +56,7 @@ class Model {
   const std::string& hf_dir() const { return hf_dir_; }          // absolute; empty for GGUF
   const std::string& hf_metadata_json() const { return hf_metadata_json_; }  // GGUF-like record
   size_t weight_bytes() const { return weight_bytes_; }          // bytes of weights held
+  size_t mapped_bytes() const { return mapped_bytes_; }          // of those, used in place from the files
   const std::string& weight_type() const { return weight_type_; }  // the file's type of most weight bytes (e.g. "q8_0")
   const std::string& dtype() const { return dtype_; }            // the type of most matrix bytes as held
 

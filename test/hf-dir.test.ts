@@ -35,6 +35,12 @@ async function run(p: string, options: OpenModelOptions = {}) {
   }
 }
 
+/** Elements of all RMSNorm weights of a tiny model (hidden 64, head size 16; 2/4/6 layers). */
+function normElements(family: (typeof families)[number]): number {
+  const perLayer = { gemma: 2 * 64, gemma2: 4 * 64, gemma3: 4 * 64 + 2 * 16 }[family];
+  return 64 + { gemma: 2, gemma2: 4, gemma3: 6 }[family] * perLayer;
+}
+
 function worst(a: Float32Array[], b: Float32Array[]): number {
   return Math.max(...a.map((row, i) => maxAbsDiff(row, b[i]!)));
 }
@@ -63,6 +69,9 @@ describe.each(families)('%s HF directory', (family) => {
     expect(hf.info.hparams).toEqual(gguf.info.hparams);
     expect(hf.info).toMatchObject({ arch: family, format: 'hf', nVocab: 384, nCtxTrain: 512, weightType: 'f32', dtype: 'f32' });
     expect(hf.info.weightBytes).toBe(gguf.info.weightBytes);
+    // matrices are used in place from the mmap; only the norms (+1 applied) are copied
+    expect(gguf.info.mappedBytes).toBe(gguf.info.weightBytes);
+    expect(hf.info.weightBytes - hf.info.mappedBytes).toBe(4 * normElements(family));
     expect(gguf.info).toMatchObject({ format: 'gguf', dtype: 'f32' });
     expect(gguf.info.dir).toBeUndefined();
     expect(hf.info.dir).toBe(fs.realpathSync(hfModel(family, 'f32')));
@@ -78,11 +87,12 @@ describe.each(families)('%s HF directory', (family) => {
     expect(worst(hf.rows, gguf.rows)).toBe(0);
     expect(worst(sharded.rows, gguf.rows)).toBe(0);
     expect(hf.info).toMatchObject({ weightType: 'bf16', dtype: 'bf16', weightBytes: gguf.info.weightBytes });
+    expect(hf.info.weightBytes - hf.info.mappedBytes).toBe(4 * normElements(family));
     await expectOracle(hf.rows, hfTwin(family, 'bf16'));
 
     const auto = await run(hfModel(family, 'bf16'));
     const ggufF32 = await run(hfTwin(family, 'bf16'), { dtype: 'f32' });
-    expect(auto.info).toMatchObject({ weightType: 'bf16', dtype: 'f32' });
+    expect(auto.info).toMatchObject({ weightType: 'bf16', dtype: 'f32', mappedBytes: 0 });
     expect(ggufF32.info).toMatchObject({ weightType: 'bf16', dtype: 'f32', weightBytes: auto.info.weightBytes });
     expect(worst(auto.rows, ggufF32.rows)).toBe(0);
     // F32 matrices take twice the bytes (norms are F32 either way)
@@ -212,8 +222,9 @@ describe('dtype policy', () => {
     expect(bf16.info).toMatchObject({ weightType: 'f32', dtype: 'bf16' });
     expect(f16.info).toMatchObject({ weightType: 'f32', dtype: 'f16' });
     // the matrices halve; the F32 norms stay
-    const norms = 4 * (64 + 6 * (4 * 64 + 2 * 16));
+    const norms = 4 * normElements('gemma3');
     expect(bf16.info.weightBytes).toBe((f32.info.weightBytes - norms) / 2 + norms);
+    expect(bf16.info.mappedBytes).toBe(norms); // the converted matrices are ours, the norms stay mapped
     expect(f16.info.weightBytes).toBe(bf16.info.weightBytes);
     for (const other of [bf16, f16]) {
       const d = worst(other.rows, f32.rows);
@@ -231,6 +242,7 @@ describe('dtype policy', () => {
     const asked = await run(tinyModel('gemma2', 'q8_0'), { dtype: 'f16' });
     expect(q.info).toMatchObject({ weightType: 'q8_0', dtype: 'q8_0' });
     expect(asked.info).toMatchObject({ weightType: 'q8_0', dtype: 'q8_0', weightBytes: q.info.weightBytes });
+    expect(q.info.mappedBytes).toBe(q.info.weightBytes); // in place, not copied
     expect(worst(asked.rows, q.rows)).toBe(0);
   });
 

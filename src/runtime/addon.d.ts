@@ -64,6 +64,8 @@ export interface NativeModelInfo {
   dtype: string;
   /** bytes of weights held: mapped from the files plus converted or repacked copies */
   weightBytes: number;
+  /** of weightBytes, those used in place from the mmap'd files (page cache, not copied) */
+  mappedBytes: number;
   hparams: NativeHParams;
 }
 
