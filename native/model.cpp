@@ -93,6 +93,15 @@ Model::Model(const std::string& path, const ModelOptions& options) {
     case WeightDtype::Auto: float_type_ = src_.auto_keeps_types ? GGML_TYPE_COUNT : auto_float_type(cpu_device()); break;
   }
 
+  try {
+    build();
+  } catch (...) {
+    free_ggml();  // the destructor does not run when a constructor throws
+    throw;
+  }
+}
+
+void Model::build() {
   ggml_init_params params{ggml_tensor_overhead() * (src_.tensors.size() + 1), nullptr, /*no_alloc=*/true};
   ctx_ = ggml_init(params);
   if (!ctx_) throw Error("ERR_NO_MEMORY", "could not allocate tensor metadata");
@@ -282,12 +291,17 @@ void Model::repack_matrices() {
   }
 }
 
-Model::~Model() {
+Model::~Model() { free_ggml(); }
+
+void Model::free_ggml() {
   if (buf_repack_) ggml_backend_buffer_free(buf_repack_);
   if (ctx_repack_) ggml_free(ctx_repack_);
   if (buf_owned_) ggml_backend_buffer_free(buf_owned_);
   for (ggml_backend_buffer_t b : mapped_bufs_) ggml_backend_buffer_free(b);
   if (ctx_) ggml_free(ctx_);
+  buf_repack_ = buf_owned_ = nullptr;
+  ctx_repack_ = ctx_ = nullptr;
+  mapped_bufs_.clear();
 }
 
 ggml_tensor* Model::weight(const std::string& name, std::vector<int64_t> shape, bool required) {

@@ -66,6 +66,8 @@ class Model {
   std::vector<GemmaLayer> layers;
 
  private:
+  void build();
+  void free_ggml();
   ggml_tensor* weight(const std::string& name, std::vector<int64_t> shape, bool required = true);
   void place();
   void repack_matrices();
