@@ -81,6 +81,10 @@ Model::Model(const std::string& path, const ModelOptions& options) {
     hf_dir_ = ck.dir;
     hf_metadata_json_ = ck.metadata_json;
   } else {
+    auto ends_with = [&](const std::string& x) { return path.size() >= x.size() && path.compare(path.size() - x.size(), x.size(), x) == 0; };
+    if (ends_with("config.json") || ends_with(".safetensors") || ends_with(".safetensors.index.json")) {
+      throw Error("ERR_MODEL_OPEN", path + ": part of an HF model directory; give the directory that holds it");
+    }
     gguf_ = std::make_unique<GgufFile>(path);
     src_ = gguf_source(*gguf_);
   }

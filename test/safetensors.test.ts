@@ -242,6 +242,7 @@ describe('hostile directories and indexes', () => {
   it.each<[string, () => string, string, RegExp]>([
     ['a directory without config.json', () => { const d = path.join(dir, `m${n++}`); fs.mkdirSync(d); return d; }, 'ERR_MODEL_OPEN', /without config.json/],
     ['no weights', () => modelDir(null), 'ERR_BAD_MODEL_FILE', /no weights: neither model.safetensors nor model.safetensors.index.json/],
+    ['a file of the directory instead of the directory', () => path.join(modelDir(weights), 'model.safetensors'), 'ERR_MODEL_OPEN', /give the directory that holds it/],
     ['an index that is not JSON', () => shardedDir('{"weight_map": '), 'ERR_BAD_MODEL_FILE', /the index is not valid JSON/],
     ['an empty weight_map', () => shardedDir(index({})), 'ERR_BAD_MODEL_FILE', /'weight_map' is missing or empty/],
     ['a shard outside the directory', () => shardedDir(index(mapAll('../m0/model.safetensors'))), 'ERR_BAD_MODEL_FILE', /not a file in the model directory/],
