@@ -1,0 +1,206 @@
+#!/usr/bin/env node
+// The engine end to end, next to llama.cpp, on the gemma-3-270m shape (Q8_0, random weights,
+// the real Gemma 3 vocabulary and chat template):
+//   1. one stream through the library API (chat template, tokenizer, sampling with top-k,
+//      top-p, min-p and penalties on, streaming detokenisation): decode tokens/s against
+//      llama-bench's tg on the same file and threads;
+//   2. 1, 4 and 8 concurrent chat requests: aggregate generated tokens/s and time to first
+//      token, against llama-server with as many slots (-np N), driven over HTTP with the same
+//      sampling settings (its only interface; HTTP costs it little at these rates).
+// Runs alternate (ours, theirs, ours, ...) because this machine drifts.
+//
+//   node bench/engine.mjs [--threads N] [--rounds 2] [--gen 128] [--conc 1,4,8] [--conc-gen 64] [--no-write]
+import { spawn, spawnSync } from 'node:child_process';
+import { parseArgs } from 'node:util';
+
+import { loadModel } from '../dist/index.js';
+import { benchModel, llamaTool, log, machine, physicalCores, recordResults } from './lib/common.mjs';
+
+const { values } = parseArgs({
+  options: {
+    threads: { type: 'string' },
+    rounds: { type: 'string', default: '2' },
+    gen: { type: 'string', default: '128' },
+    conc: { type: 'string', default: '1,4,8' },
+    'conc-gen': { type: 'string', default: '64' },
+    'no-write': { type: 'boolean', default: false },
+  },
+});
+const threads = Number(values.threads ?? physicalCores());
+const rounds = Number(values.rounds);
+const gen = Number(values.gen);
+const concGen = Number(values['conc-gen']);
+const levels = values.conc.split(',').map(Number);
+
+const file = benchModel('270m', 'q8_0', 'gemma3');
+const EOS = 1;
+const EOT = 106;
+// the same settings on both sides; end tokens banned so every request generates its full count
+const sampling = { temperature: 0.8, topK: 40, topP: 0.95, minP: 0.05, repetitionPenalty: 1.1, presencePenalty: 0.2, frequencyPenalty: 0.2 };
+const ban = { [EOS]: -100, [EOT]: -100 };
+const question = (i) => [{ role: 'user', content: `Request ${i}: write a long story about a lighthouse keeper who collects ${i + 2} kinds of shells.` }];
+const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+// --- 1. single stream --------------------------------------------------------------------------
+async function oursSingle() {
+  const m = await loadModel(file, { threads, contextSize: 2048, parallel: 1 });
+  try {
+    await m.chat(question(0), { ...sampling, seed: 1, maxTokens: 8, logitBias: ban }); // warm-up
+    const times = [];
+    const s = m.chatStream(question(1), { ...sampling, seed: 2, maxTokens: gen, logitBias: ban });
+    for await (const c of s) for (let i = 0; i < c.tokens.length; i++) times.push(performance.now());
+    const r = await s.result;
+    if (r.usage.completionTokens !== gen) throw new Error(`generated ${r.usage.completionTokens}, not ${gen}`);
+    // decode rate: tokens after the first (which includes the prompt) over the time they took
+    return (times.length - 1) / ((times.at(-1) - times[0]) / 1000);
+  } finally {
+    await m.close();
+  }
+}
+
+function llamaBenchTg() {
+  const r = spawnSync(llamaTool('llama-bench'), ['-m', file, '-t', String(threads), '-p', '0', '-n', String(gen), '-r', '1', '-o', 'json'],
+    { encoding: 'utf8', maxBuffer: 1 << 26 });
+  if (r.status !== 0) throw new Error(`llama-bench failed: ${r.stderr}`);
+  return JSON.parse(r.stdout).find((x) => x.n_gen > 0).avg_ts;
+}
+
+// --- 2. concurrency --------------------------------------------------------------------------
+async function oursConcurrent(n) {
+  const m = await loadModel(file, { threads, contextSize: 1024 * n, parallel: n });
+  try {
+    await m.chat(question(0), { ...sampling, seed: 1, maxTokens: 4, logitBias: ban });
+    const t0 = performance.now();
+    const ttft = [];
+    let tokens = 0;
+    await Promise.all(Array.from({ length: n }, async (_, i) => {
+      const s = m.chatStream(question(i + 1), { ...sampling, seed: 10 + i, maxTokens: concGen, logitBias: ban });
+      let first = true;
+      for await (const c of s) {
+        if (first && c.tokens.length) {
+          ttft.push(performance.now() - t0);
+          first = false;
+        }
+        tokens += c.tokens.length;
+      }
+    }));
+    const wall = (performance.now() - t0) / 1000;
+    return { tps: tokens / wall, ttft: mean(ttft) };
+  } finally {
+    await m.close();
+  }
+}
+
+async function startLlamaServer(n) {
+  const port = 18000 + Math.floor(Math.random() * 1000);
+  const child = spawn(llamaTool('llama-server'), ['-m', file, '-t', String(threads), '-c', String(1024 * n), '-np', String(n),
+    '--host', '127.0.0.1', '--port', String(port), '--no-webui'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr = (stderr + d).slice(-4000)));
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 600; i++) {
+    if (child.exitCode !== null) throw new Error(`llama-server exited: ${stderr}`);
+    try {
+      if ((await fetch(`${url}/health`)).ok) return { url, stop: () => new Promise((r) => { child.once('exit', r); child.kill('SIGTERM'); }) };
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  child.kill('SIGKILL');
+  throw new Error(`llama-server did not become ready: ${stderr}`);
+}
+
+/** One streaming chat request to llama-server; resolves with its first-token time and token count. */
+async function llamaServerChat(url, i, seed, maxTokens, t0) {
+  const res = await fetch(`${url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      messages: question(i), stream: true, max_tokens: maxTokens, seed,
+      temperature: sampling.temperature, top_k: sampling.topK, top_p: sampling.topP, min_p: sampling.minP,
+      repeat_penalty: sampling.repetitionPenalty, presence_penalty: sampling.presencePenalty,
+      frequency_penalty: sampling.frequencyPenalty, logit_bias: ban, ignore_eos: true,
+      stream_options: { include_usage: true },
+    }),
+  });
+  if (!res.ok) throw new Error(`llama-server answered ${res.status}: ${await res.text()}`);
+  let ttft = 0;
+  let tokens = 0;
+  let buf = '';
+  const decoder = new TextDecoder();
+  for await (const part of res.body) {
+    buf += decoder.decode(part, { stream: true });
+    let nl;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl).trim();
+      buf = buf.slice(nl + 1);
+      if (!line.startsWith('data: ') || line === 'data: [DONE]') continue;
+      const msg = JSON.parse(line.slice(6));
+      if (!ttft && msg.choices?.[0]?.delta?.content) ttft = performance.now() - t0;
+      if (msg.usage) tokens = msg.usage.completion_tokens;
+    }
+  }
+  return { ttft, tokens };
+}
+
+async function llamaServerConcurrent(n) {
+  const server = await startLlamaServer(n);
+  try {
+    await llamaServerChat(server.url, 0, 1, 4, performance.now());
+    const t0 = performance.now();
+    const rs = await Promise.all(Array.from({ length: n }, (_, i) => llamaServerChat(server.url, i + 1, 10 + i, concGen, t0)));
+    const wall = (performance.now() - t0) / 1000;
+    for (const r of rs) if (r.tokens !== concGen) throw new Error(`llama-server generated ${r.tokens}, not ${concGen}`);
+    return { tps: rs.reduce((a, r) => a + r.tokens, 0) / wall, ttft: mean(rs.map((r) => r.ttft)) };
+  } finally {
+    await server.stop();
+  }
+}
+
+// --- run -------------------------------------------------------------------------------------
+const single = { ours: [], theirs: [] };
+for (let r = 0; r < rounds; r++) {
+  log(`single stream: round ${r + 1}/${rounds}`);
+  single.theirs.push(llamaBenchTg());
+  single.ours.push(await oursSingle());
+}
+log(`single stream: ours ${mean(single.ours).toFixed(1)} tok/s, llama-bench ${mean(single.theirs).toFixed(1)} (${(mean(single.ours) / mean(single.theirs)).toFixed(2)}x)`);
+
+const conc = [];
+for (const n of levels) {
+  const runs = { ours: [], theirs: [] };
+  for (let r = 0; r < rounds; r++) {
+    log(`${n} concurrent: round ${r + 1}/${rounds}`);
+    runs.theirs.push(await llamaServerConcurrent(n));
+    runs.ours.push(await oursConcurrent(n));
+  }
+  const s = (xs) => ({ tps: mean(xs.map((x) => x.tps)), ttft: mean(xs.map((x) => x.ttft)) });
+  const row = { n, ours: s(runs.ours), theirs: s(runs.theirs) };
+  conc.push(row);
+  log(`${n} concurrent: ours ${row.ours.tps.toFixed(1)} tok/s (TTFT ${row.ours.ttft.toFixed(0)} ms), ` +
+    `llama-server ${row.theirs.tps.toFixed(1)} tok/s (TTFT ${row.theirs.ttft.toFixed(0)} ms)`);
+}
+
+const date = new Date().toISOString().slice(0, 10);
+const oursS = mean(single.ours);
+const theirsS = mean(single.theirs);
+const base = conc.find((c) => c.n === 1);
+const section = [
+  `### ${date} — engine end to end, ${machine()}, ${threads} threads, gemma-3-270m shape Q8_0 with the Gemma 3 vocabulary, mean of ${rounds} alternating rounds`,
+  '',
+  `Sampling on both sides: temperature ${sampling.temperature}, top_k ${sampling.topK}, top_p ${sampling.topP}, min_p ${sampling.minP}, ` +
+    `repetition ${sampling.repetitionPenalty}, presence ${sampling.presencePenalty}, frequency ${sampling.frequencyPenalty}; end tokens banned.`,
+  '',
+  `Single stream through the library API (chat template, tokenizer, sampling, streaming text), ${gen} tokens: ` +
+    `**${oursS.toFixed(1)}** tok/s vs llama-bench tg${gen} **${theirsS.toFixed(1)}** → **${(oursS / theirsS).toFixed(2)}×**`,
+  '',
+  `| concurrent requests (${concGen} tokens each) | ours tok/s | llama-server tok/s | ratio | ours TTFT ms | llama-server TTFT ms | ours scaling vs 1 | llama-server scaling vs 1 |`,
+  '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ...conc.map((c) => `| ${c.n} | ${c.ours.tps.toFixed(1)} | ${c.theirs.tps.toFixed(1)} | **${(c.ours.tps / c.theirs.tps).toFixed(2)}×** | ` +
+    `${c.ours.ttft.toFixed(0)} | ${c.theirs.ttft.toFixed(0)} | ` +
+    `${base ? (c.ours.tps / base.ours.tps).toFixed(2) + '×' : '–'} | ${base ? (c.theirs.tps / base.theirs.tps).toFixed(2) + '×' : '–'} |`),
+  '',
+].join('\n');
+process.stdout.write(section + '\n');
+if (!values['no-write']) recordResults(section);
