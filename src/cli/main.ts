@@ -3,12 +3,14 @@ import { benchCommand, benchUsage } from './bench.js';
 import { logitsCommand, logitsUsage } from './logits.js';
 import { modelsCommand, modelsUsage } from './models.js';
 import { pullCommand, pullUsage } from './pull.js';
+import { serveCommand, serveUsage } from './serve.js';
 
 const commands: Record<string, { run: (argv: string[]) => Promise<void>; usage: string }> = {
   logits: { run: logitsCommand, usage: logitsUsage },
   bench: { run: benchCommand, usage: benchUsage },
   pull: { run: pullCommand, usage: pullUsage },
   models: { run: modelsCommand, usage: modelsUsage },
+  serve: { run: (argv) => serveCommand(argv), usage: serveUsage },
 };
 
 function usage(): string {

@@ -1,0 +1,112 @@
+import { parseArgs } from 'node:util';
+
+import { loadModel, type LoadModelOptions } from '../engine/language-model.js';
+import { defaultModelId } from '../server/app.js';
+import { createLogger } from '../server/logging.js';
+import { startServer } from '../server/start.js';
+import { boolOption, intOption, kvTypeOption, UsageError } from './args.js';
+
+export const DEFAULT_MODEL = 'google/gemma-3-270m-it';
+
+export const serveUsage = `predict-otron serve [--model REF] [--host 127.0.0.1] [--port 8080] [--ctx N] [--parallel N] [--threads N] [--api-key K]
+    [--max-queue 64] [--model-id NAME] [--cors ORIGINS] [--body-limit BYTES] [--shutdown-timeout SECONDS]
+    [--kv-type f16|f32] [--flash-attn on|off] [--offline] [--log-level info] [--log-prompts]
+  Serves the OpenAI API (POST /v1/chat/completions, /v1/completions; GET /v1/models, /health,
+  /ready, /metrics). Each flag can also be set as PREDICT_OTRON_<FLAG> (e.g. PREDICT_OTRON_API_KEY,
+  comma-separated for several keys; PORT works too). Without --model it serves ${DEFAULT_MODEL}
+  (gated: accept the licence on the hub and set HF_TOKEN; downloaded on first use).`;
+
+const flags = {
+  model: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' }, ctx: { type: 'string' },
+  parallel: { type: 'string' }, threads: { type: 'string' }, 'api-key': { type: 'string' }, 'max-queue': { type: 'string' },
+  'model-id': { type: 'string' }, cors: { type: 'string' }, 'body-limit': { type: 'string' }, 'shutdown-timeout': { type: 'string' },
+  'kv-type': { type: 'string' }, 'flash-attn': { type: 'string' }, offline: { type: 'boolean' },
+  'log-level': { type: 'string' }, 'log-prompts': { type: 'boolean' },
+} as const;
+
+type Values = { [K in keyof typeof flags]?: (typeof flags)[K]['type'] extends 'boolean' ? boolean : string };
+
+/** A flag's value, else PREDICT_OTRON_<FLAG> from the environment. */
+function withEnv(values: Values, env: NodeJS.ProcessEnv): Values {
+  const out: Record<string, string | boolean | undefined> = { ...values };
+  for (const [name, spec] of Object.entries(flags)) {
+    if (out[name] !== undefined) continue;
+    const v = env[`PREDICT_OTRON_${name.toUpperCase().replaceAll('-', '_')}`];
+    if (v === undefined || v === '') continue;
+    out[name] = spec.type === 'boolean' ? boolOption(v, name) : v;
+  }
+  out.port ??= env.PORT || undefined;
+  return out as Values;
+}
+
+const list = (s: string | undefined) => (s ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+
+export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const { values: given } = parseArgs({ args: argv, options: flags, strict: true });
+  const values = withEnv(given as Values, env);
+  const ref = (values.model as string | undefined) ?? DEFAULT_MODEL;
+  const port = intOption(values.port as string | undefined, 'port', 8080, 0)!;
+  if (port > 65535) throw new UsageError(`--port must be at most 65535, not ${port}`);
+  const shutdownSeconds = intOption(values['shutdown-timeout'] as string | undefined, 'shutdown-timeout', 30, 0)!;
+  const bodyLimit = intOption(values['body-limit'] as string | undefined, 'body-limit', undefined, 1024);
+  const logLevel = (values['log-level'] as string | undefined) ?? 'info';
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
+    throw new UsageError(`--log-level must be fatal, error, warn, info, debug, trace or silent, not '${logLevel}'`);
+  }
+  const loadOptions: LoadModelOptions = {
+    threads: intOption(values.threads as string | undefined, 'threads', undefined),
+    contextSize: intOption(values.ctx as string | undefined, 'ctx', undefined, 16),
+    parallel: intOption(values.parallel as string | undefined, 'parallel', undefined),
+    maxQueue: intOption(values['max-queue'] as string | undefined, 'max-queue', undefined, 0),
+    kvType: kvTypeOption(values['kv-type'] as string | undefined),
+    flashAttn: boolOption(values['flash-attn'] as string | undefined, 'flash-attn'),
+    ...(values.offline ? { offline: true } : {}),
+    progress: 'auto',
+  };
+  for (const k of Object.keys(loadOptions) as (keyof typeof loadOptions)[]) if (loadOptions[k] === undefined) delete loadOptions[k];
+
+  const logger = createLogger({ level: logLevel });
+  // listen first: /health answers and /ready says "loading" while the model downloads and loads
+  const modelPromise = loadModel(ref, loadOptions);
+  modelPromise.catch(() => undefined);
+  const modelId = (values['model-id'] as string | undefined) ?? defaultModelId(ref);
+  const server = await startServer({
+    model: modelPromise, modelId, aliases: ref !== modelId ? [ref] : [],
+    host: (values.host as string | undefined) ?? '127.0.0.1', port,
+    apiKeys: list(values['api-key'] as string | undefined), corsOrigins: list(values.cors as string | undefined),
+    ...(bodyLimit !== undefined ? { bodyLimit } : {}),
+    logger, logPrompts: values['log-prompts'] === true,
+  });
+  logger.info({ url: server.url, port: server.port, model: modelId, ref }, 'listening; loading the model');
+
+  let stopping: Promise<number> | null = null;
+  const stop = (why: string) => {
+    if (stopping) {
+      logger.warn(`${why} again: exiting at once`);
+      process.exit(1);
+    }
+    logger.info({ deadlineSeconds: shutdownSeconds, inFlight: server.inFlight }, `${why}: finishing requests in flight, then exiting`);
+    stopping = server.close(shutdownSeconds * 1000);
+    return stopping;
+  };
+  const done = new Promise<void>((resolve, reject) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      stop(signal).then((aborted) => {
+        logger.info({ aborted }, 'stopped');
+        resolve();
+      }, reject);
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+
+  try {
+    const model = await modelPromise;
+    logger.info({ model: modelId, arch: model.info.arch, weightType: model.info.weightType, contextSize: model.info.contextSize,
+      parallel: model.info.parallel, path: model.info.path }, 'model ready');
+  } catch (err) {
+    await server.close(0);
+    throw err;
+  }
+  await done;
+}

@@ -1,0 +1,210 @@
+// createApp(): the OpenAI-compatible API as a Hono app, to serve (startServer) or to mount in
+// another Node service.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { Hono } from 'hono';
+import { cors } from 'hono/cors';
+import type { Registry } from 'prom-client';
+
+import { EngineError } from '../engine/errors.js';
+import type { LanguageModel } from '../engine/language-model.js';
+import { parseModelRef } from '../hub/ref.js';
+import { apiKeyCheck } from './auth.js';
+import { DEFAULT_BODY_LIMIT } from './body.js';
+import { type Env, notLoaded, type RequestRecord, type ServerContext } from './context.js';
+import { ApiError, errorResponse, internalError, toApiError, unavailable } from './errors.js';
+import { createLogger, type Logger } from './logging.js';
+import { endTokenIds, TokenStrings } from './logprobs.js';
+import { createMetrics, type ServerMetrics } from './metrics.js';
+import { chatRoute } from './routes/chat.js';
+import { completionsRoute } from './routes/completions.js';
+import { modelsRoute } from './routes/models.js';
+import { opsRoutes } from './routes/ops.js';
+import { Tracker } from './shutdown.js';
+import { packageVersion } from './version.js';
+
+export interface AppOptions {
+  /** The model, or a promise of it: /health answers at once, /ready and the API once it resolves. */
+  model: LanguageModel | Promise<LanguageModel>;
+  /** The name clients send as `model` (default: the reference it was loaded from; for a local file, its name). */
+  modelId?: string;
+  /** Further names accepted as `model`. */
+  aliases?: readonly string[];
+  /** Bearer keys; none: the API is open. /health, /ready and /metrics never ask for one. */
+  apiKeys?: readonly string[];
+  /** Origins allowed by CORS ('*' for any); none: no CORS headers (same origin only). */
+  corsOrigins?: readonly string[];
+  /** Largest request body in bytes (default 4 MiB); more is a 413. */
+  bodyLimit?: number;
+  /** A pino logger, or false for none (default: JSON lines on stdout at LOG_LEVEL or info). */
+  logger?: Logger | false;
+  /** Log prompt text with each request (default false: only sizes and token counts). */
+  logPrompts?: boolean;
+  /** Register the metrics here (default: a registry of the app's own). */
+  registry?: Registry;
+}
+
+export interface ServerApp {
+  /** The Hono app: `app.fetch` for any fetch-style server, or `parent.route('/', app)` to mount it. */
+  readonly app: Hono<Env>;
+  readonly metrics: ServerMetrics;
+  readonly logger: Logger;
+  /** 'loading' until the model resolves; 'draining' after drain() */
+  readonly state: 'loading' | 'ready' | 'failed' | 'draining';
+  /** requests being answered now (a stream counts until it ends) */
+  readonly inFlight: number;
+  /** Refuses new API requests (503) and waits up to deadlineMs for those in flight; returns how many were aborted. */
+  drain(deadlineMs?: number): Promise<number>;
+}
+
+/** What a model reference is called in `model`: the HF id as given, or a local file's name. */
+export function defaultModelId(ref: string): string {
+  try {
+    const r = parseModelRef(ref);
+    if (r.kind === 'hub') return r.file ? `${r.repo}:${r.file}` : r.repo;
+    return path.basename(r.path).replace(/\.gguf$/i, '');
+  } catch {
+    return ref;
+  }
+}
+
+const ROUTES = new Set(['/v1/chat/completions', '/v1/completions', '/v1/models', '/health', '/ready', '/metrics']);
+const routeLabel = (p: string) => (ROUTES.has(p) ? p : p.startsWith('/v1/models/') ? '/v1/models/:id' : 'other');
+
+export function createApp(options: AppOptions): ServerApp {
+  let loaded: LanguageModel | null = null;
+  let loadError: unknown = null;
+  const given = options.model;
+  if (given instanceof Promise && !options.modelId) {
+    throw new EngineError('ERR_INVALID_ARG', 'createApp: modelId is required when model is a promise', { param: 'modelId' });
+  }
+  const modelId = options.modelId ?? defaultModelId((given as LanguageModel).info.ref);
+  if (given instanceof Promise) {
+    given.then((m) => (loaded = m), (err: unknown) => (loadError = err ?? new Error('model load failed')));
+  } else {
+    loaded = given;
+  }
+
+  const logger = options.logger === false ? createLogger({ level: 'silent' }) : (options.logger ?? createLogger());
+  const tracker = new Tracker();
+  const metrics = createMetrics(() => (loaded && !loaded.closed ? loaded.stats() : null), options.registry ? { registry: options.registry } : {});
+  let strings: TokenStrings | null = null;
+  let fingerprint: string | null = null;
+
+  const model = (): LanguageModel => {
+    if (!loaded) throw notLoaded(loadError);
+    if (loaded.closed) throw unavailable('the model is closed; the server is shutting down');
+    return loaded;
+  };
+  const ctx: ServerContext = {
+    model,
+    modelId,
+    modelIds: new Set([modelId, ...(options.aliases ?? [])]),
+    fingerprint: () => (fingerprint ??= fingerprintOf(model())),
+    strings: () => (strings ??= new TokenStrings(model().tokenizer, endTokenIds(model().tokenizer))),
+    metrics,
+    logger,
+    tracker,
+    bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    logPrompts: options.logPrompts === true,
+  };
+  const state = () => (tracker.draining ? 'draining' : loaded ? 'ready' : loadError ? 'failed' : 'loading') as ServerApp['state'];
+
+  const app = new Hono<Env>();
+
+  // one record per request: id, status, duration, what the route adds; metrics and a log line
+  app.use('*', async (c, next) => {
+    const started = performance.now();
+    const given = c.req.header('x-request-id');
+    const id = given && /^[\w.:-]{1,64}$/.test(given) ? given : crypto.randomUUID();
+    const route = routeLabel(c.req.path);
+    let ended = false;
+    const record: RequestRecord = {
+      id, route, fields: {}, deferred: false,
+      end(status) {
+        if (ended) return;
+        ended = true;
+        const seconds = (performance.now() - started) / 1000;
+        metrics.request(route, c.req.method, status, seconds);
+        const quiet = route === '/health' || route === '/ready' || route === '/metrics';
+        logger[quiet ? 'debug' : status >= 500 ? 'error' : 'info'](
+          { reqId: id, method: c.req.method, route, status, ms: Math.round(seconds * 1000), ...record.fields }, 'request');
+      },
+    };
+    c.set('record', record);
+    await next();
+    c.header('x-request-id', id);
+    if (!record.deferred) record.end(c.res.status);
+  });
+
+  if (options.corsOrigins?.length) {
+    const allowed = new Set(options.corsOrigins);
+    app.use('*', cors({
+      origin: (origin) => (allowed.has('*') ? '*' : allowed.has(origin) ? origin : null),
+      allowMethods: ['GET', 'POST', 'OPTIONS'],
+      allowHeaders: ['Authorization', 'Content-Type', 'X-Request-Id', 'OpenAI-Organization', 'OpenAI-Project'],
+      exposeHeaders: ['X-Request-Id', 'Retry-After'],
+      maxAge: 600,
+    }));
+  }
+
+  const checkKey = apiKeyCheck(options.apiKeys ?? []);
+  app.use('/v1/*', async (c, next) => {
+    checkKey(c.req.header('authorization'));
+    // draining: connections kept alive may still bring requests; they are told to go elsewhere
+    if (tracker.draining) return errorResponse(unavailable('the server is shutting down; retry on another replica'), { connection: 'close' });
+    await next();
+  });
+
+  chatRoute(app, ctx);
+  completionsRoute(app, ctx);
+  modelsRoute(app, ctx, () => ({ created: createdOf(loaded), owned_by: ownerOf(loaded?.info.ref ?? modelId) }));
+  opsRoutes(app, ctx, state);
+
+  app.notFound((c) => errorResponse(new ApiError(404, `no route ${c.req.method} ${c.req.path}; see GET /v1/models, POST /v1/chat/completions, POST /v1/completions`,
+    'invalid_request_error', null, 'unknown_url')));
+  app.onError((err, c) => {
+    const api = toApiError(err);
+    if (api) return errorResponse(api);
+    const id = c.get('record')?.id ?? 'unknown';
+    logger.error({ err, reqId: id }, 'unhandled error');
+    return errorResponse(internalError(id));
+  });
+
+  return {
+    app, metrics, logger,
+    get state() { return state(); },
+    get inFlight() { return tracker.inFlight; },
+    drain: (deadlineMs = 30_000) => tracker.drain(deadlineMs),
+  };
+}
+
+/** Changes when the weights, the build or the settings that change outputs change. */
+function fingerprintOf(m: LanguageModel): string {
+  const i = m.info;
+  const h = crypto.createHash('sha256')
+    .update([packageVersion(), i.arch, i.weightType, i.dtype, path.basename(i.path), i.nVocab, i.contextSize].join('|'))
+    .digest('hex');
+  return `fp_${h.slice(0, 12)}`;
+}
+
+function createdOf(m: LanguageModel | null): number {
+  try {
+    if (m) return Math.floor(fs.statSync(m.info.path).mtimeMs / 1000);
+  } catch {
+    // fall through
+  }
+  return Math.floor(Date.now() / 1000);
+}
+
+/** The hub organisation of an HF id (google for google/gemma-3-1b-it); a local file is the user's. */
+function ownerOf(ref: string): string {
+  try {
+    const r = parseModelRef(ref);
+    return r.kind === 'hub' ? r.repo.split('/')[0]! : 'local';
+  } catch {
+    return 'local';
+  }
+}

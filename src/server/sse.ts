@@ -1,0 +1,47 @@
+// Server-sent events the way OpenAI streams: `data: <json>\n\n` per chunk, then `data: [DONE]`.
+const encoder = new TextEncoder();
+
+export const SSE_HEADERS = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-cache',
+  connection: 'keep-alive',
+  // nginx and similar proxies must not buffer a token stream
+  'x-accel-buffering': 'no',
+} as const;
+
+/**
+ * A streaming response from an async iterable of JSON events. `cancel` runs when the client goes
+ * away (the body is cancelled); an error thrown by `events` is sent as one OpenAI error event
+ * (`data: {"error": ...}`, which the SDKs raise), and the stream ends without [DONE].
+ */
+export function sseResponse(
+  events: AsyncIterable<unknown>,
+  handlers: { cancel: () => void; error: (err: unknown) => unknown; headers?: Record<string, string> },
+): Response {
+  const it = events[Symbol.asyncIterator]();
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const { value, done } = await it.next();
+        if (done) {
+          controller.enqueue(encoder.encode('data: [DONE]\n\n'));
+          controller.close();
+        } else {
+          controller.enqueue(encoder.encode(`data: ${JSON.stringify(value)}\n\n`));
+        }
+      } catch (err) {
+        try {
+          controller.enqueue(encoder.encode(`data: ${JSON.stringify(handlers.error(err))}\n\n`));
+          controller.close();
+        } catch {
+          // already cancelled by the client: nothing to send it to
+        }
+      }
+    },
+    cancel() {
+      // aborting makes the pending it.next() settle; the iterator then cleans up after itself
+      handlers.cancel();
+    },
+  });
+  return new Response(body, { status: 200, headers: { ...SSE_HEADERS, ...handlers.headers } });
+}

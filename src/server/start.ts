@@ -1,0 +1,73 @@
+// startServer(): the app on a real port with @hono/node-server, and a close() that shuts down
+// gracefully: stop accepting, let requests in flight finish (up to a deadline), then close.
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+import { createAdaptorServer } from '@hono/node-server';
+
+import type { LanguageModel } from '../engine/language-model.js';
+import { type AppOptions, createApp, type ServerApp } from './app.js';
+
+export interface StartOptions extends AppOptions {
+  /** default 127.0.0.1 (only this machine); 0.0.0.0 to listen on every interface */
+  host?: string;
+  /** default 8080; 0 picks a free port (see `port` in the result) */
+  port?: number;
+  /** close the model in close() (default true) */
+  closeModel?: boolean;
+}
+
+export interface RunningServer extends ServerApp {
+  readonly server: Server;
+  /** the port bound (useful with port 0) */
+  readonly port: number;
+  readonly host: string;
+  /** http://host:port */
+  readonly url: string;
+  /**
+   * Graceful shutdown: new connections are refused and new requests on open ones get 503; those
+   * in flight get up to deadlineMs (default 30 s) to finish, then are aborted; then the model is
+   * closed. Returns how many requests were aborted at the deadline.
+   */
+  close(deadlineMs?: number): Promise<number>;
+}
+
+export async function startServer(options: StartOptions): Promise<RunningServer> {
+  const served = createApp(options);
+  const server = createAdaptorServer({ fetch: served.app.fetch }) as Server;
+  // streams stay open as long as generation takes; Node's default request timeout (300 s) must not cut them
+  server.requestTimeout = 0;
+  const host = options.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 8080, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  let closing: Promise<number> | null = null;
+
+  const close = (deadlineMs = 30_000): Promise<number> =>
+    (closing ??= (async () => {
+      // stop accepting connections; idle keep-alive ones are closed now, busy ones after their answer
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const aborted = await served.drain(deadlineMs);
+      server.closeAllConnections();
+      await closed;
+      if (options.closeModel !== false) {
+        const m = await Promise.resolve(options.model).catch(() => null);
+        await (m as LanguageModel | null)?.close();
+      }
+      return aborted;
+    })());
+
+  return {
+    app: served.app, metrics: served.metrics, logger: served.logger,
+    get state() { return served.state; },
+    get inFlight() { return served.inFlight; },
+    drain: served.drain,
+    server, port, host, url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`, close,
+  };
+}
