@@ -210,7 +210,9 @@ HfConfig read_hf_config(const std::string& path, const std::string& dir) {
         else if (t != "full_attention") throw f.bad("layer_types", "entry " + std::to_string(i) + " must be 'sliding_attention' or 'full_attention', not " + t.dump());
       }
     } else {
-      const uint32_t period = f.u32("sliding_window_pattern", d->swa_period, 1, 4096);
+      // transformers 4.53+ writes the period as _sliding_window_pattern (next to layer_types)
+      const char* key = f.has("sliding_window_pattern") ? "sliding_window_pattern" : "_sliding_window_pattern";
+      const uint32_t period = f.u32(key, d->swa_period, 1, 4096);
       for (uint32_t i = 0; i < hp.n_layer; ++i) hp.layer_is_swa[i] = (i + 1) % period != 0;
     }
   }

@@ -136,6 +136,32 @@ describe('HF metadata', () => {
   });
 });
 
+describe('config.json layer pattern', () => {
+  it('comes from layer_types, else sliding_window_pattern (or _sliding_window_pattern), else the family default', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'potron-hf-swa-'));
+    try {
+      fs.cpSync(hfModel('gemma3', 'f32'), dir, { recursive: true });
+      const base = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
+      const swa = async (change: (c: Record<string, unknown>) => void) => {
+        const c = structuredClone(base);
+        change(c);
+        fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(c));
+        const m = await Model.open(dir);
+        const pattern = m.info.hparams.layerIsSwa;
+        await m.close();
+        return pattern;
+      };
+      const T = true, F = false;
+      expect(await swa((c) => { c.layer_types = ['full_attention', 'sliding_attention', 'full_attention', 'sliding_attention', 'full_attention', 'sliding_attention']; })).toEqual([F, T, F, T, F, T]);
+      expect(await swa((c) => { delete c.layer_types; c.sliding_window_pattern = 2; delete c._sliding_window_pattern; })).toEqual([T, F, T, F, T, F]);
+      expect(await swa((c) => { delete c.layer_types; c._sliding_window_pattern = 3; })).toEqual([T, T, F, T, T, F]);
+      expect(await swa((c) => { delete c.layer_types; delete c._sliding_window_pattern; })).toEqual([T, T, T, T, T, F]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('gemma3 multimodal checkpoints (Gemma3ForConditionalGeneration)', () => {
   let dir: string;
   let plain: Awaited<ReturnType<typeof run>>;
