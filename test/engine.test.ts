@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LanguageModel, loadModel } from '../src/engine/language-model.js';
 import { Batch } from '../src/runtime/batch.js';
 import { Model } from '../src/runtime/model.js';
-import { gemma3VocabModel, testTokens, tinyModel } from './helpers/models.js';
+import { gemma3VocabHfDir, gemma3VocabHfTwin, gemma3VocabModel, testTokens, tinyModel } from './helpers/models.js';
 
 // The tiny Q8_0 model with an F32 cache and no flash attention: its logits do not depend on
 // what else is in the batch or where a sequence's cells lie, so greedy tokens can be compared
@@ -262,6 +262,32 @@ describe('chat with the real Gemma 3 vocabulary and template (from the GGUF)', (
       await expect(m.complete('x', { maxTokens: 0 })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG', param: 'max_tokens' });
     } finally {
       await m.close();
+    }
+  });
+});
+
+describe('an HF directory (tokenizer.json, tokenizer_config.json, generation_config.json)', () => {
+  it('gives the same prompt tokens and greedy replies as its GGUF twin', async () => {
+    const hf = await loadModel(gemma3VocabHfDir, { contextSize: 256, parallel: 2, ...exact });
+    const gguf = await loadModel(gemma3VocabHfTwin, { contextSize: 256, parallel: 2, ...exact });
+    try {
+      expect(hf.info.format).toBe('hf');
+      expect(hf.info.chatTemplate).toBe('model'); // from tokenizer_config.json
+      const conv = [{ role: 'system' as const, content: 'Be brief.' }, { role: 'user' as const, content: 'Où est la gare? 🚉' }];
+      expect(hf.renderChat(conv)).toBe(gguf.renderChat(conv));
+      const text = hf.renderChat(conv);
+      expect(await hf.tokenize(text)).toEqual(await gguf.tokenize(text));
+      const opts = { temperature: 0, maxTokens: 12, logitBias: { 1: -100, 106: -100 } };
+      const [a, b] = await Promise.all([hf.chat(conv, opts), gguf.chat(conv, opts)]);
+      expect(ids(a)).toEqual(ids(b));
+      expect(a.text).toBe(b.text);
+      // generation_config.json lists <eos> and <end_of_turn>: both end a reply
+      for (const end of [1, 106]) {
+        const r = await hf.chat(conv, { temperature: 0, logitBias: { [end]: 100 } });
+        expect(r.stoppedBy).toEqual({ token: end });
+      }
+    } finally {
+      await Promise.all([hf.close(), gguf.close()]);
     }
   });
 });

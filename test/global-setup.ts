@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 
-import { families, gemma3VocabModel, hfModel, hfModelDir, hfModels, hfTwin, modelDir, root, tinyModel, weightTypes } from './helpers/models.js';
+import { families, gemma3VocabHfDir, gemma3VocabHfTwin, gemma3VocabModel, hfModel, hfModelDir, hfModels, hfTwin, modelDir, root, tinyModel, weightTypes } from './helpers/models.js';
 
 // Generates the tiny models the tests use (seconds; deterministic from the seed).
 export default async function setup(): Promise<void> {
@@ -25,6 +25,16 @@ export default async function setup(): Promise<void> {
     fs.renameSync(gemma3VocabModel + '.tmp', gemma3VocabModel);
   }
   await makeHfModels();
+  // an HF directory with the real vocabulary and its GGUF twin (engine tests: both paths agree)
+  if (!fs.existsSync(gemma3VocabHfDir) || !fs.existsSync(gemma3VocabHfTwin)) {
+    for (const p of [gemma3VocabHfDir + '.tmp', gemma3VocabHfTwin + '.tmp']) fs.rmSync(p, { recursive: true, force: true });
+    execFileSync('python3', [path.join(root, 'scripts', 'make-tiny-gemma'), '--arch', 'gemma3', '--preset', 'tiny', '--type', 'bf16',
+      '--vocab', 'gemma3', '--seed', '1', '--hf-out', gemma3VocabHfDir + '.tmp', '--out', gemma3VocabHfTwin + '.tmp'], { stdio: 'inherit' });
+    for (const p of [gemma3VocabHfDir, gemma3VocabHfTwin]) {
+      fs.rmSync(p, { recursive: true, force: true });
+      fs.renameSync(p + '.tmp', p);
+    }
+  }
 }
 
 // HF directories with their GGUF twins, and sharded copies (about 0.7 s per generator run;

