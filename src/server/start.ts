@@ -54,6 +54,8 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const aborted = await served.drain(deadlineMs);
+      // every answer is complete; let the last bytes reach the clients before cutting what is left
+      await Promise.race([closed, new Promise((r) => setTimeout(r, 1000).unref())]);
       server.closeAllConnections();
       await closed;
       if (options.closeModel !== false) {

@@ -11,7 +11,7 @@ import { generate, type Plan } from './generate.js';
 export function chatRoute(app: Hono<Env>, ctx: ServerContext): void {
   app.post('/v1/chat/completions', (c) =>
     generate(c, ctx, { object: 'chat.completion', chunkObject: 'chat.completion.chunk', idPrefix: 'chatcmpl-' }, (raw): Plan => {
-      refuseUnsupported(raw as Record<string, unknown>, chatUnsupported);
+      refuseUnsupported(raw, chatUnsupported);
       const b = parseBody(chatRequestSchema, raw);
       const maxTokens = checkMaxTokens(b.max_tokens, b.max_completion_tokens);
       const logprobs = b.logprobs === true;

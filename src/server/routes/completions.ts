@@ -19,7 +19,7 @@ function prompts(p: CompletionRequest['prompt']): CompletionPrompt[] {
 export function completionsRoute(app: Hono<Env>, ctx: ServerContext): void {
   app.post('/v1/completions', (c) =>
     generate(c, ctx, { object: 'text_completion', chunkObject: 'text_completion', idPrefix: 'cmpl-' }, (raw): Plan => {
-      refuseUnsupported(raw as Record<string, unknown>, completionUnsupported);
+      refuseUnsupported(raw, completionUnsupported);
       const b = parseBody(completionRequestSchema, raw);
       const list = prompts(b.prompt);
       const n = b.n ?? 1;

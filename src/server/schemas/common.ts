@@ -45,9 +45,10 @@ export const samplingFields = {
 export type Refusal = string | ((value: unknown) => string | null);
 
 /** Some fields are refused outright; others only for values this server cannot honour. */
-export function refuseUnsupported(body: Record<string, unknown>, fields: Record<string, Refusal>): void {
+export function refuseUnsupported(body: unknown, fields: Record<string, Refusal>): void {
+  if (typeof body !== 'object' || body === null) return; // parseBody says what is wrong with it
   for (const [field, rule] of Object.entries(fields)) {
-    const v = body[field];
+    const v = (body as Record<string, unknown>)[field];
     if (v === undefined || v === null) continue;
     const why = typeof rule === 'string' ? rule : rule(v);
     if (why === null) continue;
