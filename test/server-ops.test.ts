@@ -7,10 +7,13 @@ import http from 'node:http';
 import path from 'node:path';
 import readline from 'node:readline';
 
+import { serve } from '@hono/node-server';
+import { Hono } from 'hono';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { loadModel, type LanguageModel } from '../src/engine/language-model.js';
+import { createApp } from '../src/server/app.js';
 import { startServer } from '../src/server/start.js';
 import { root, testTokens, tinyModel } from './helpers/models.js';
 import { postJson, postThenDisconnect, startTestServer, type TestServer, waitFor } from './helpers/server.js';
@@ -204,6 +207,28 @@ describe('a full queue, internal errors, readiness while loading', () => {
       expect((await postJson(`${s.url}/v1/completions`, { model: 'tiny', prompt: prompt(8), max_tokens: 2 })).status).toBe(200);
     } finally {
       await s.close();
+    }
+  });
+
+  it('createApp mounted under a prefix in another Hono app, served by the host service', async () => {
+    const llm = createApp({ model, modelId: 'tiny', logger: false });
+    const host = new Hono();
+    host.get('/', (c) => c.text('the host service'));
+    host.route('/llm', llm.app);
+    const srv = serve({ fetch: host.fetch, port: 0, hostname: '127.0.0.1' });
+    await new Promise((r) => srv.once('listening', r));
+    const base = `http://127.0.0.1:${(srv.address() as { port: number }).port}`;
+    try {
+      expect(await (await fetch(base)).text()).toBe('the host service');
+      const client = new OpenAI({ baseURL: `${base}/llm/v1`, apiKey: 'x', maxRetries: 0 });
+      const r = await client.completions.create({ model: 'tiny', prompt: prompt(6), max_tokens: 3 });
+      expect(r.usage!.completion_tokens).toBeGreaterThan(0);
+      const metrics = await (await fetch(`${base}/llm/metrics`)).text();
+      expect(metrics).toMatch(/predict_otron_http_requests_total\{route="\/v1\/completions",method="POST",status="200"\} 1/);
+      expect(await llm.drain(1000)).toBe(0);
+      expect((await fetch(`${base}/llm/v1/models`)).status).toBe(503);
+    } finally {
+      await new Promise((r) => srv.close(r));
     }
   });
 

@@ -71,7 +71,11 @@ export function defaultModelId(ref: string): string {
 }
 
 const ROUTES = new Set(['/v1/chat/completions', '/v1/completions', '/v1/models', '/health', '/ready', '/metrics']);
-const routeLabel = (p: string) => (ROUTES.has(p) ? p : p.startsWith('/v1/models/') ? '/v1/models/:id' : 'other');
+/** A bounded set of labels, also when the app is mounted under a prefix (/llm/v1/...). */
+function routeLabel(p: string): string {
+  for (const r of ROUTES) if (p === r || p.endsWith(r)) return r;
+  return p.includes('/v1/models/') ? '/v1/models/:id' : 'other';
+}
 
 export function createApp(options: AppOptions): ServerApp {
   let loaded: LanguageModel | null = null;
