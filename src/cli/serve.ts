@@ -85,8 +85,10 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv = proc
       logger.warn(`${why} again: exiting at once`);
       process.exit(1);
     }
-    logger.info({ deadlineSeconds: shutdownSeconds, inFlight: server.inFlight }, `${why}: finishing requests in flight, then exiting`);
+    const inFlight = server.inFlight;
+    // close() stops listening before it returns: once this line is out, new connections are refused
     stopping = server.close(shutdownSeconds * 1000);
+    logger.info({ deadlineSeconds: shutdownSeconds, inFlight }, `${why}: not accepting new connections; finishing requests in flight, then exiting`);
     return stopping;
   };
   const done = new Promise<void>((resolve, reject) => {

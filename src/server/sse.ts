@@ -39,8 +39,10 @@ export function sseResponse(
       }
     },
     cancel() {
-      // aborting makes the pending it.next() settle; the iterator then cleans up after itself
+      // aborting makes a pending it.next() settle; return() runs the iterator's cleanup when it
+      // is parked at a yield (the client stopped reading while no chunk was being produced)
       handlers.cancel();
+      it.return?.(undefined).catch(() => undefined);
     },
   });
   return new Response(body, { status: 200, headers: { ...SSE_HEADERS, ...handlers.headers } });

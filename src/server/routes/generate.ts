@@ -107,7 +107,7 @@ export async function generate(c: Ctx, ctx: ServerContext, kind: { object: strin
       },
       error: (err) => {
         const api = toApiError(err);
-        if (api && !(ticket.signal.aborted && (err as { code?: string }).code === 'ERR_ABORTED')) record.fields.error = api.message;
+        if (api && !clientGone) record.fields.error = api.message;
         if (!api) ctx.logger.error({ err, reqId: record.id }, 'stream failed');
         return (api ?? internalError(record.id)).body();
       },
