@@ -288,6 +288,22 @@ describe('graceful shutdown', () => {
     expect(await aborted).toBe(1);
   });
 
+  it('predict-otron serve: a bad flag or a model that cannot load exits 1 with a message', async () => {
+    const bin = path.join(root, 'bin', 'predict-otron.js');
+    const run = (args: string[]) => new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [bin, 'serve', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (b: Buffer) => (stderr += b));
+      child.on('exit', (code) => resolve({ code, stderr }));
+    });
+    const bad = await run(['--port', 'eighty']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain("--port must be an integer >= 0, not 'eighty'");
+    const missing = await run(['--model', path.join(root, 'test', '.models', 'no-such-model.gguf'), '--port', '0']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/predict-otron serve: .*no-such-model\.gguf/);
+  });
+
   it('predict-otron serve on SIGTERM: the request in flight completes, new ones are refused, exit 0', async () => {
     const bin = path.join(root, 'bin', 'predict-otron.js');
     if (!fs.existsSync(path.join(root, 'dist', 'cli', 'serve.js'))) throw new Error('dist/ is not built: run `npm run build:ts` (npm test does)');
