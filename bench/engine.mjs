@@ -6,15 +6,18 @@
 //      llama-bench's tg on the same file and threads;
 //   2. 1, 4 and 8 concurrent chat requests: aggregate generated tokens/s and time to first
 //      token, against llama-server with as many slots (-np N), driven over HTTP with the same
-//      sampling settings (its only interface; HTTP costs it little at these rates).
+//      sampling settings (its only interface);
+//   3. the same through our own server (`predict-otron serve`) as streaming HTTP clients: the
+//      cost of the HTTP layer, as a ratio of the library's own rate.
 // Runs alternate (ours, theirs, ours, ...) because this machine drifts.
 //
 //   node bench/engine.mjs [--threads N] [--rounds 2] [--gen 128] [--conc 1,4,8] [--conc-gen 64] [--no-write]
 import { spawn, spawnSync } from 'node:child_process';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { loadModel } from '../dist/index.js';
-import { benchModel, llamaTool, log, machine, physicalCores, recordResults } from './lib/common.mjs';
+import { benchModel, llamaTool, log, machine, physicalCores, recordResults, root } from './lib/common.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -91,42 +94,51 @@ async function oursConcurrent(n) {
   }
 }
 
-async function startLlamaServer(n) {
+/** Starts an HTTP server process and waits until `ready` answers 200. */
+async function startServer(kind, n) {
   const port = 18000 + Math.floor(Math.random() * 1000);
-  const child = spawn(llamaTool('llama-server'), ['-m', file, '-t', String(threads), '-c', String(1024 * n), '-np', String(n),
-    '--host', '127.0.0.1', '--port', String(port), '--no-webui'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const [cmd, args, ready] = kind === 'llama'
+    ? [llamaTool('llama-server'), ['-m', file, '-t', String(threads), '-c', String(1024 * n), '-np', String(n),
+      '--host', '127.0.0.1', '--port', String(port), '--no-webui'], '/health']
+    : [process.execPath, [path.join(root, 'bin', 'predict-otron.js'), 'serve', '--model', file, '--threads', String(threads),
+      '--ctx', String(1024 * n), '--parallel', String(n), '--host', '127.0.0.1', '--port', String(port), '--log-level', 'silent'], '/ready'];
+  const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d) => (stderr = (stderr + d).slice(-4000)));
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 600; i++) {
-    if (child.exitCode !== null) throw new Error(`llama-server exited: ${stderr}`);
+    if (child.exitCode !== null) throw new Error(`${kind} server exited: ${stderr}`);
     try {
-      if ((await fetch(`${url}/health`)).ok) return { url, stop: () => new Promise((r) => { child.once('exit', r); child.kill('SIGTERM'); }) };
+      if ((await fetch(`${url}${ready}`)).ok) return { url, kind, stop: () => new Promise((r) => { child.once('exit', r); child.kill('SIGTERM'); }) };
     } catch {
       // not listening yet
     }
     await new Promise((r) => setTimeout(r, 100));
   }
   child.kill('SIGKILL');
-  throw new Error(`llama-server did not become ready: ${stderr}`);
+  throw new Error(`${kind} server did not become ready: ${stderr}`);
 }
 
-/** One streaming chat request to llama-server; resolves with its first-token time and token count. */
-async function llamaServerChat(url, i, seed, maxTokens, t0) {
-  const res = await fetch(`${url}/v1/chat/completions`, {
+/**
+ * One streaming chat request (OpenAI API); resolves with its first-token time, token count and
+ * the arrival times of content chunks. Each server gets the same settings under its own names.
+ */
+async function serverChat(server, i, seed, maxTokens, t0) {
+  const own = server.kind === 'llama' ? { repeat_penalty: sampling.repetitionPenalty, ignore_eos: true } : { repetition_penalty: sampling.repetitionPenalty };
+  const res = await fetch(`${server.url}/v1/chat/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({
-      messages: question(i), stream: true, max_tokens: maxTokens, seed,
+      model: 'm', messages: question(i), stream: true, max_tokens: maxTokens, seed,
       temperature: sampling.temperature, top_k: sampling.topK, top_p: sampling.topP, min_p: sampling.minP,
-      repeat_penalty: sampling.repetitionPenalty, presence_penalty: sampling.presencePenalty,
-      frequency_penalty: sampling.frequencyPenalty, logit_bias: ban, ignore_eos: true,
-      stream_options: { include_usage: true },
+      presence_penalty: sampling.presencePenalty, frequency_penalty: sampling.frequencyPenalty, logit_bias: ban,
+      stream_options: { include_usage: true }, ...own,
     }),
   });
-  if (!res.ok) throw new Error(`llama-server answered ${res.status}: ${await res.text()}`);
+  if (!res.ok) throw new Error(`${server.kind} server answered ${res.status}: ${await res.text()}`);
   let ttft = 0;
   let tokens = 0;
+  const arrivals = [];
   let buf = '';
   const decoder = new TextDecoder();
   for await (const part of res.body) {
@@ -137,54 +149,75 @@ async function llamaServerChat(url, i, seed, maxTokens, t0) {
       buf = buf.slice(nl + 1);
       if (!line.startsWith('data: ') || line === 'data: [DONE]') continue;
       const msg = JSON.parse(line.slice(6));
-      if (!ttft && msg.choices?.[0]?.delta?.content) ttft = performance.now() - t0;
+      if (msg.choices?.[0]?.delta?.content) {
+        arrivals.push(performance.now());
+        if (!ttft) ttft = performance.now() - t0;
+      }
       if (msg.usage) tokens = msg.usage.completion_tokens;
     }
   }
-  return { ttft, tokens };
+  return { ttft, tokens, arrivals };
 }
 
-async function llamaServerConcurrent(n) {
-  const server = await startLlamaServer(n);
+async function serverConcurrent(kind, n) {
+  const server = await startServer(kind, n);
   try {
-    await llamaServerChat(server.url, 0, 1, 4, performance.now());
+    await serverChat(server, 0, 1, 4, performance.now());
     const t0 = performance.now();
-    const rs = await Promise.all(Array.from({ length: n }, (_, i) => llamaServerChat(server.url, i + 1, 10 + i, concGen, t0)));
+    const rs = await Promise.all(Array.from({ length: n }, (_, i) => serverChat(server, i + 1, 10 + i, concGen, t0)));
     const wall = (performance.now() - t0) / 1000;
-    for (const r of rs) if (r.tokens !== concGen) throw new Error(`llama-server generated ${r.tokens}, not ${concGen}`);
+    for (const r of rs) if (r.tokens !== concGen) throw new Error(`${kind} server generated ${r.tokens}, not ${concGen}`);
     return { tps: rs.reduce((a, r) => a + r.tokens, 0) / wall, ttft: mean(rs.map((r) => r.ttft)) };
   } finally {
     await server.stop();
   }
 }
 
+/** Single stream through our server: decode tokens/s from the arrival of streamed chunks. */
+async function httpSingle() {
+  const server = await startServer('ours', 1);
+  try {
+    await serverChat(server, 0, 1, 8, performance.now());
+    const r = await serverChat(server, 1, 2, gen, performance.now());
+    if (r.tokens !== gen) throw new Error(`our server generated ${r.tokens}, not ${gen}`);
+    // chunks carry whole characters, so a few tokens may share one: count tokens, time chunks
+    return (r.tokens - 1) / ((r.arrivals.at(-1) - r.arrivals[0]) / 1000);
+  } finally {
+    await server.stop();
+  }
+}
+
 // --- run -------------------------------------------------------------------------------------
-const single = { ours: [], theirs: [] };
+const single = { ours: [], theirs: [], http: [] };
 for (let r = 0; r < rounds; r++) {
   log(`single stream: round ${r + 1}/${rounds}`);
   single.theirs.push(llamaBenchTg());
   single.ours.push(await oursSingle());
+  single.http.push(await httpSingle());
 }
 log(`single stream: ours ${mean(single.ours).toFixed(1)} tok/s, llama-bench ${mean(single.theirs).toFixed(1)} (${(mean(single.ours) / mean(single.theirs)).toFixed(2)}x)`);
 
 const conc = [];
 for (const n of levels) {
-  const runs = { ours: [], theirs: [] };
+  const runs = { ours: [], theirs: [], http: [] };
   for (let r = 0; r < rounds; r++) {
     log(`${n} concurrent: round ${r + 1}/${rounds}`);
-    runs.theirs.push(await llamaServerConcurrent(n));
+    runs.theirs.push(await serverConcurrent('llama', n));
     runs.ours.push(await oursConcurrent(n));
+    runs.http.push(await serverConcurrent('ours', n));
   }
   const s = (xs) => ({ tps: mean(xs.map((x) => x.tps)), ttft: mean(xs.map((x) => x.ttft)) });
-  const row = { n, ours: s(runs.ours), theirs: s(runs.theirs) };
+  const row = { n, ours: s(runs.ours), theirs: s(runs.theirs), http: s(runs.http) };
   conc.push(row);
   log(`${n} concurrent: ours ${row.ours.tps.toFixed(1)} tok/s (TTFT ${row.ours.ttft.toFixed(0)} ms), ` +
+    `our server ${row.http.tps.toFixed(1)} tok/s (TTFT ${row.http.ttft.toFixed(0)} ms), ` +
     `llama-server ${row.theirs.tps.toFixed(1)} tok/s (TTFT ${row.theirs.ttft.toFixed(0)} ms)`);
 }
 
 const date = new Date().toISOString().slice(0, 10);
 const oursS = mean(single.ours);
 const theirsS = mean(single.theirs);
+const httpS = mean(single.http);
 const base = conc.find((c) => c.n === 1);
 const section = [
   `### ${date} — engine end to end, ${machine()}, ${threads} threads, gemma-3-270m shape Q8_0 with the Gemma 3 vocabulary, mean of ${rounds} alternating rounds`,
@@ -193,12 +226,13 @@ const section = [
     `repetition ${sampling.repetitionPenalty}, presence ${sampling.presencePenalty}, frequency ${sampling.frequencyPenalty}; end tokens banned.`,
   '',
   `Single stream through the library API (chat template, tokenizer, sampling, streaming text), ${gen} tokens: ` +
-    `**${oursS.toFixed(1)}** tok/s vs llama-bench tg${gen} **${theirsS.toFixed(1)}** → **${(oursS / theirsS).toFixed(2)}×**`,
+    `**${oursS.toFixed(1)}** tok/s vs llama-bench tg${gen} **${theirsS.toFixed(1)}** → **${(oursS / theirsS).toFixed(2)}×**; ` +
+    `through our server (streaming HTTP) **${httpS.toFixed(1)}** tok/s → **${(httpS / oursS).toFixed(2)}×** the library's rate`,
   '',
-  `| concurrent requests (${concGen} tokens each) | ours tok/s | llama-server tok/s | ratio | ours TTFT ms | llama-server TTFT ms | ours scaling vs 1 | llama-server scaling vs 1 |`,
-  '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-  ...conc.map((c) => `| ${c.n} | ${c.ours.tps.toFixed(1)} | ${c.theirs.tps.toFixed(1)} | **${(c.ours.tps / c.theirs.tps).toFixed(2)}×** | ` +
-    `${c.ours.ttft.toFixed(0)} | ${c.theirs.ttft.toFixed(0)} | ` +
+  `| concurrent requests (${concGen} tokens each) | library tok/s | our server tok/s | llama-server tok/s | library / llama-server | server / library | library TTFT ms | our server TTFT ms | llama-server TTFT ms | library scaling vs 1 | llama-server scaling vs 1 |`,
+  '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ...conc.map((c) => `| ${c.n} | ${c.ours.tps.toFixed(1)} | ${c.http.tps.toFixed(1)} | ${c.theirs.tps.toFixed(1)} | **${(c.ours.tps / c.theirs.tps).toFixed(2)}×** | ` +
+    `**${(c.http.tps / c.ours.tps).toFixed(2)}×** | ${c.ours.ttft.toFixed(0)} | ${c.http.ttft.toFixed(0)} | ${c.theirs.ttft.toFixed(0)} | ` +
     `${base ? (c.ours.tps / base.ours.tps).toFixed(2) + '×' : '–'} | ${base ? (c.theirs.tps / base.theirs.tps).toFixed(2) + '×' : '–'} |`),
   '',
 ].join('\n');

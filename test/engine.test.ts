@@ -152,6 +152,15 @@ describe('generation through the scheduler', () => {
     expect(ids(second)).toEqual(await referenceGreedy([...shared, 50, 51, 52], 8, [1, 5]));
   });
 
+  it('identical prompts sent together are prefilled once (n > 1 choices)', async () => {
+    const prompt = plainPrompt(80, 77);
+    const rs = await Promise.all([0, 1, 2, 3].map((i) => m.complete(prompt, { temperature: 1, seed: i, maxTokens: 4 })));
+    const cached = rs.map((r) => r.usage.cachedPromptTokens).sort((a, b) => a - b);
+    expect(cached[0]).toBeLessThan(16); // the first computes the prompt (BOS may come from an earlier request)
+    expect(cached.slice(1)).toEqual([79, 79, 79]); // the others copy it (all but the last token)
+    expect(rs[1]!.tokens).toEqual((await m.complete(prompt, { temperature: 1, seed: 1, maxTokens: 4 })).tokens);
+  });
+
   it('a full queue is refused with ERR_QUEUE_FULL, and the queue drains', async () => {
     const one = await loadModel(modelPath, { contextSize: 128, parallel: 1, maxQueue: 1 });
     try {

@@ -66,7 +66,8 @@ export class LanguageModel {
     readonly info: LanguageModelInfo,
     readonly tokenizer: Tokenizer,
     private readonly template: ChatTemplate,
-    private readonly stopTokens: ReadonlySet<number>,
+    /** token ids that end a generation (EOS, <end_of_turn>, generation_config's eos_token_id); never part of the text */
+    readonly endTokens: ReadonlySet<number>,
     private readonly model: Model,
     private readonly ctx: Context,
     private readonly scheduler: Scheduler,
@@ -139,7 +140,7 @@ export class LanguageModel {
     const stop = stopStrings(options.stop);
     this.live();
     return this.scheduler.submit({
-      prompt, sampling, stop, stopTokens: this.stopTokens, stream,
+      prompt, sampling, stop, stopTokens: this.endTokens, stream,
       ...(options.maxTokens !== undefined ? { maxTokens: options.maxTokens } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
     });

@@ -89,6 +89,9 @@ class Job {
   }
 }
 
+/** Waiting for another request's prefill pays off from this many shared prompt tokens. */
+const MIN_SHARED_PREFILL = 16;
+
 function commonPrefix(a: readonly number[], an: number, b: readonly number[], bn: number): number {
   const n = Math.min(an, bn);
   let i = 0;
@@ -226,16 +229,21 @@ export class Scheduler {
     }
   }
 
-  /** Gives waiting requests free slots, reusing the longest cached prefix there is. */
+  /**
+   * Gives waiting requests free slots, reusing the longest cached prefix there is. A request
+   * whose prompt another running request is still prefilling waits for that prefill and then
+   * copies it, instead of computing the same tokens twice (n > 1 choices, identical requests).
+   */
   private admit(): void {
-    while (this.queue.length) {
+    for (let qi = 0; qi < this.queue.length; ) {
       const free = this.slots.filter((s) => !s.job);
       if (!free.length) return;
-      const job = this.queue.shift()!;
+      const job = this.queue[qi]!;
       // at least the last prompt token is computed, for its logits
       const limit = job.tokens.length - 1;
       let best: Slot | null = null;
       let bestLen = 0;
+      let soon = 0;
       for (const s of this.slots) {
         const len = commonPrefix(job.tokens, limit, s.tokens, s.n);
         // prefer reusing a free slot in place over copying from a busy one of the same length
@@ -243,7 +251,13 @@ export class Scheduler {
           best = s;
           bestLen = len;
         }
+        if (s.job && s.n < s.job.promptLength) soon = Math.max(soon, commonPrefix(job.tokens, limit, s.tokens, s.job.promptLength));
       }
+      if (soon >= bestLen + MIN_SHARED_PREFILL) {
+        qi++;
+        continue;
+      }
+      this.queue.splice(qi, 1);
       let slot: Slot;
       if (best && !best.job) {
         slot = best;

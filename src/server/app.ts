@@ -16,7 +16,7 @@ import { DEFAULT_BODY_LIMIT } from './body.js';
 import { type Env, notLoaded, type RequestRecord, type ServerContext } from './context.js';
 import { ApiError, errorResponse, internalError, toApiError, unavailable } from './errors.js';
 import { createLogger, type Logger } from './logging.js';
-import { endTokenIds, TokenStrings } from './logprobs.js';
+import { TokenStrings } from './logprobs.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
 import { chatRoute } from './routes/chat.js';
 import { completionsRoute } from './routes/completions.js';
@@ -107,7 +107,7 @@ export function createApp(options: AppOptions): ServerApp {
     modelId,
     modelIds: new Set([modelId, ...(options.aliases ?? [])]),
     fingerprint: () => (fingerprint ??= fingerprintOf(model())),
-    strings: () => (strings ??= new TokenStrings(model().tokenizer, endTokenIds(model().tokenizer))),
+    strings: () => (strings ??= new TokenStrings(model().tokenizer, model().endTokens)),
     metrics,
     logger,
     tracker,

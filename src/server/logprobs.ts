@@ -78,12 +78,3 @@ export class TokenStrings {
     return out;
   }
 }
-
-/** The ids that end a generation, as the engine stops on them (EOS and Gemma's <end_of_turn>). */
-export function endTokenIds(tokenizer: Tokenizer): Set<number> {
-  const ids = new Set<number>();
-  for (const id of [tokenizer.eosId, tokenizer.tokenId('<eos>'), tokenizer.tokenId('<end_of_turn>')]) {
-    if (id !== undefined) ids.add(id);
-  }
-  return ids;
-}
