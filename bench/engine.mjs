@@ -11,7 +11,7 @@
 //      cost of the HTTP layer, as a ratio of the library's own rate.
 // Runs alternate (ours, theirs, ours, ...) because this machine drifts.
 //
-//   node bench/engine.mjs [--threads N] [--rounds 2] [--gen 128] [--conc 1,4,8] [--conc-gen 64] [--no-write]
+//   node bench/engine.mjs [--threads N] [--rounds 2] [--gen 128] [--conc 1,4,8] [--conc-gen 128] [--no-write]
 import { spawn, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -25,7 +25,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '2' },
     gen: { type: 'string', default: '128' },
     conc: { type: 'string', default: '1,4,8' },
-    'conc-gen': { type: 'string', default: '64' },
+    'conc-gen': { type: 'string', default: '128' },
     'no-write': { type: 'boolean', default: false },
   },
 });
@@ -101,7 +101,7 @@ async function startServer(kind, n) {
     ? [llamaTool('llama-server'), ['-m', file, '-t', String(threads), '-c', String(1024 * n), '-np', String(n),
       '--host', '127.0.0.1', '--port', String(port), '--no-webui'], '/health']
     : [process.execPath, [path.join(root, 'bin', 'predict-otron.js'), 'serve', '--model', file, '--threads', String(threads),
-      '--ctx', String(1024 * n), '--parallel', String(n), '--host', '127.0.0.1', '--port', String(port), '--log-level', 'silent'], '/ready'];
+      '--ctx', String(1024 * n), '--parallel', String(n), '--host', '127.0.0.1', '--port', String(port), '--log-level', 'silent', '--model-id', 'm'], '/ready'];
   const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d) => (stderr = (stderr + d).slice(-4000)));

@@ -38,9 +38,24 @@ static float max_of(const float* x, size_t n) {
   return m;
 }
 
+// Max of 64 floats: 8 lanes over 8 rows, then the lanes (vectorises; used to skip blocks).
+static inline float max64(const float* p) {
+  float lane[8];
+  for (size_t j = 0; j < 8; ++j) lane[j] = p[j];
+  for (size_t r = 8; r < 64; r += 8) {
+    for (size_t j = 0; j < 8; ++j) lane[j] = p[r + j] > lane[j] ? p[r + j] : lane[j];
+  }
+  float m = lane[0];
+  for (size_t j = 1; j < 8; ++j) m = lane[j] > m ? lane[j] : m;
+  return m;
+}
+
 size_t argmax(const float* x, size_t n) {
-  const float m = max_of(x, n);  // vectorised; then the first index holding it
-  for (size_t i = 0; i < n; ++i) if (x[i] == m) return i;
+  const float m = max_of(x, n);
+  // the first index holding it: skip whole blocks that do not
+  size_t i = 0;
+  while (i + 64 <= n && max64(x + i) < m) i += 64;
+  for (; i < n; ++i) if (x[i] == m) return i;
   return 0;
 }
 
@@ -65,10 +80,11 @@ size_t top_k(const float* x, size_t n, size_t k, int32_t* ids, float* vals) {
     floor_v = heap.front().v;
   };
   size_t i = k;
-  // most blocks of 16 hold nothing above the current floor: test the block's max (vectorised) first
-  for (; i + 16 <= n; i += 16) {
-    if (max_of(x + i, 16) <= floor_v) continue;
-    for (size_t j = i; j < i + 16; ++j) offer(j);
+  for (; i < n && i % 64 != 0; ++i) offer(i);
+  // most blocks hold nothing above the current floor: test the block's max (vectorised) first
+  for (; i + 64 <= n; i += 64) {
+    if (max64(x + i) <= floor_v) continue;
+    for (size_t j = i; j < i + 64; ++j) offer(j);
   }
   for (; i < n; ++i) offer(i);
   std::sort(heap.begin(), heap.end(), [&](const E& a, const E& b) { return below(b, a); });
