@@ -60,7 +60,9 @@ const HEAD = '# Benchmark results\n\nWritten by `npm run bench` (bench/run.mjs).
 /** Puts a new section at the top of bench/RESULTS.md (newest first). */
 export function recordResults(section) {
   const file = path.join(root, 'bench', 'RESULTS.md');
-  const old = fs.existsSync(file) ? fs.readFileSync(file, 'utf8').replace(HEAD, '') : '';
+  // everything from the first section on is kept; the head above it is rewritten
+  const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+  const old = text.includes('\n### ') ? text.slice(text.indexOf('\n### ') + 1) : '';
   fs.writeFileSync(file, HEAD + section + '\n' + old);
   log(`wrote ${path.relative(root, file)}`);
 }
