@@ -218,9 +218,9 @@ export class Scheduler {
     try {
       while (this.hasWork() && !this.ctx.closed) {
         this.admit();
-        await this.step();
-        // let I/O (new requests, aborts, stream consumers) run between steps
-        await new Promise<void>((r) => setImmediate(r));
+        // I/O (new requests, aborts, stream consumers) runs while a decode is computed; a step
+        // that decoded nothing yields explicitly, so the loop never spins without letting it in
+        if (!(await this.step())) await new Promise<void>((r) => setImmediate(r));
       }
     } catch (err) {
       // a bug or a closed context: no request may hang waiting for a loop that has stopped
@@ -323,7 +323,8 @@ export class Scheduler {
     job.slot = null;
   }
 
-  private async step(): Promise<void> {
+  /** One decode of every running request's next tokens; false when nothing was decoded. */
+  private async step(): Promise<boolean> {
     // requests aborted while the last decode ran leave now
     for (const s of this.slots) if (s.job?.aborted) this.release(s.job);
 
@@ -334,7 +335,7 @@ export class Scheduler {
       if (this.evictIdle(Math.max(decoding, 1)) >= Math.max(decoding, 1) || !this.preemptNewest()) break;
       jobs = this.slots.flatMap((s) => (s.job ? [s.job] : []));
     }
-    if (!jobs.length) return;
+    if (!jobs.length) return false;
 
     const batch = this.batch.clear();
     const plan: { job: Job; count: number; output: boolean }[] = [];
@@ -358,7 +359,7 @@ export class Scheduler {
     if (!plan.length) {
       // no cell for anyone: only possible while several requests hold cells; free the newest
       if (!this.preemptNewest()) this.failAll(new EngineError('ERR_CONTEXT_FULL', 'the KV cache is full'));
-      return;
+      return false;
     }
 
     this.inFlight = plan.map((p) => p.job);
@@ -368,9 +369,9 @@ export class Scheduler {
       logits = await this.ctx.decode(batch, { signal: this.decodeAbort.signal });
     } catch (err) {
       const code = (err as { code?: string }).code;
-      if (code === 'ERR_ABORTED') return; // the batch was rolled back; aborted jobs leave next step
+      if (code === 'ERR_ABORTED') return false; // the batch was rolled back; aborted jobs leave next step
       for (const p of plan) this.finishWithError(p.job, err);
-      return;
+      return false;
     } finally {
       this.inFlight = [];
       this.decodeAbort = null;
@@ -386,6 +387,7 @@ export class Scheduler {
       if (job.aborted) continue;
       this.accept(job, job.sampler.sample(r));
     }
+    return true;
   }
 
   /** A sampled token: text, stop checks, and the end of the request when it is done. */
