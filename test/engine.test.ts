@@ -178,6 +178,56 @@ describe('generation through the scheduler', () => {
   });
 });
 
+describe('sharing one KV pool', () => {
+  it('a long prompt is prefilled in chunks while another request keeps generating', async () => {
+    const m = await loadModel(modelPath, { contextSize: 512, parallel: 2, stepTokens: 16, ...exact });
+    try {
+      const opts = { temperature: 0.9, seed: 1, logitBias: { 1: -100, 5: -100 } };
+      let generatedDuringPrefill = 0;
+      let longStarted = false;
+      let longFirstToken = false;
+      const a = (async () => {
+        for await (const c of m.completeStream(plainPrompt(10, 21), { ...opts, maxTokens: 60 })) {
+          if (longStarted && !longFirstToken) generatedDuringPrefill += c.tokens.length;
+        }
+      })();
+      await waitFor(() => m.stats().generatedTokens >= 3, 'the first request to generate');
+      longStarted = true;
+      const b = (async () => {
+        for await (const c of m.completeStream(plainPrompt(400, 22), { ...opts, maxTokens: 4 })) {
+          if (c.tokens.length) longFirstToken = true;
+        }
+      })();
+      await Promise.all([a, b]);
+      // 400 prompt tokens at 16 per step, less the generating request's token: ~27 steps, each
+      // giving the other request a token
+      expect(generatedDuringPrefill).toBeGreaterThanOrEqual(20);
+    } finally {
+      await m.close();
+    }
+  });
+
+  it('when the pool runs out, the newest request is preempted and recomputed: outputs unchanged', async () => {
+    const opts = { temperature: 0, logitBias: { 1: -100, 5: -100 } };
+    const prompts = [plainPrompt(20, 31), plainPrompt(20, 32)];
+    // alone, with room to spare
+    const roomy = await loadModel(modelPath, { contextSize: 256, parallel: 1, ...exact });
+    const alone = [];
+    for (const p of prompts) alone.push(ids(await roomy.complete(p, { ...opts, maxTokens: 30 })));
+    await roomy.close();
+    // together in 64 cells: 2 x (20 + 30) do not fit, so one waits and is recomputed
+    const tight = await loadModel(modelPath, { contextSize: 64, parallel: 2, ...exact });
+    try {
+      const together = await Promise.all(prompts.map((p) => tight.complete(p, { ...opts, maxTokens: 30 })));
+      expect(together.map(ids)).toEqual(alone);
+      expect(together.map((r) => r.finishReason)).toEqual(['length', 'length']);
+      expect(tight.stats().preemptions).toBeGreaterThan(0);
+    } finally {
+      await tight.close();
+    }
+  });
+});
+
 describe('abort frees the sequence in every state, and the next request runs', () => {
   const opts = { temperature: 0.9, seed: 1, logitBias: { 1: -100, 5: -100 } };
 

@@ -44,6 +44,8 @@ export interface SchedulerStats {
   /** generated tokens since the scheduler started */
   generatedTokens: number;
   promptTokens: number;
+  /** requests sent back to the queue because the KV pool ran out (recomputed later) */
+  preemptions: number;
 }
 
 /** A KV sequence: what its cache holds is tokens[0, n). It keeps that after its job ends, for reuse. */
@@ -123,6 +125,7 @@ export class Scheduler {
   private clock = 0;
   private generated = 0;
   private prompted = 0;
+  private preemptions = 0;
 
   constructor(
     private readonly ctx: Context,
@@ -142,6 +145,7 @@ export class Scheduler {
       kvSize: this.nCtx,
       generatedTokens: this.generated,
       promptTokens: this.prompted,
+      preemptions: this.preemptions,
     };
   }
 
@@ -312,6 +316,7 @@ export class Scheduler {
     victim.job = null;
     job.slot = null;
     this.queue.unshift(job);
+    this.preemptions++;
     return true;
   }
 
