@@ -286,6 +286,25 @@ describe('native kernels agree with plain computations', () => {
     }
   });
 
+  it('the top-p processor: the best 64 when they hold p, the mass histogram when the distribution is flat', () => {
+    const peaked = big.slice();
+    for (let j = 0; j < 5; j++) peaked[1000 + j] = 40 - j; // ~all the mass in 5 tokens
+    const c = new Candidates(peaked);
+    new TopP(0.9).apply(c);
+    expect(c.sorted).toBe(true);
+    expect(listIds(c)).toEqual([1000, 1001, 1002]); // masses 0.64, 0.23, 0.09, ...: two reach 0.87, three 0.96
+    const flat = new Candidates(big);
+    new TopP(0.9).apply(flat);
+    expect(flat.n).toBeGreaterThan(64);
+    let max = -Infinity;
+    for (const v of big) max = Math.max(max, v);
+    let z = 0;
+    for (const v of big) z += Math.exp(v - max);
+    let mass = 0;
+    for (let i = 0; i < flat.n; i++) mass += Math.exp(flat.logits[i]! - max) / z;
+    expect(mass).toBeGreaterThanOrEqual(0.9 - 1e-9);
+  });
+
   it('rejects arguments of the wrong type instead of crashing', async () => {
     const { native } = await import('../src/runtime/native.js');
     const k = native().kernels;

@@ -1,4 +1,4 @@
-import { Candidates, nucleus, rowMax, selectAtLeast, topKOfRow } from './candidates.js';
+import { Candidates, logPartition, nucleus, rowMax, selectAtLeast, topKOfRow } from './candidates.js';
 
 /**
  * Logits processors, applied in this fixed order (see Sampler):
@@ -98,7 +98,18 @@ export class TopP implements CandidateProcessor {
   apply(c: Candidates): void {
     if (this.p >= 1) return;
     if (c.full) {
-      // native: a histogram of the mass finds the nucleus without sorting the vocabulary
+      // A trained model's nucleus is usually a few tokens: try the best 64 against the full
+      // normaliser first; only a flat distribution needs the native mass histogram.
+      const logZ = logPartition(c.row, c.invTemp);
+      const top = topKOfRow(c.row, Math.min(64, c.row.length));
+      let mass = 0;
+      for (let i = 0; i < top.ids.length; i++) {
+        mass += Math.exp(top.logits[i]! * c.invTemp - logZ);
+        if (mass >= this.p) {
+          c.setList(top.ids, top.logits, i + 1, true);
+          return;
+        }
+      }
       const { ids, logits, n } = nucleus(c.row, c.invTemp, this.p);
       c.setList(ids, logits, n, false);
       return;
