@@ -1,5 +1,3 @@
-import fs from 'node:fs';
-
 import { ChatTemplate } from '../chat/template.js';
 import { type ChatMessage, checkMessages } from '../chat/messages.js';
 import { resolveModel, type ResolveOptions } from '../hub/index.js';
@@ -82,7 +80,7 @@ export class LanguageModel {
     });
     try {
       const meta = model.metadata();
-      const isDir = resolved.format === 'hf' || fs.statSync(resolved.path).isDirectory();
+      const isDir = resolved.format === 'hf';
       const tokenizer = isDir ? await tokenizerFromDir(resolved.path) : await tokenizerFromGguf(meta);
       const chat: ChatConfig = isDir ? chatConfigFromDir(resolved.path) : chatConfigFromGguf(meta);
       const specials = { bos_token: chat.bosToken, eos_token: chat.eosToken };
