@@ -6,8 +6,9 @@ import path from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { Batch, Model } from '../src/runtime/index.js';
+import { Model } from '../src/runtime/index.js';
 import { tinyModel } from './helpers/models.js';
+import { loadOutcome } from './helpers/outcome.js';
 
 let dir: string;
 let original: Buffer;
@@ -50,29 +51,6 @@ function headerEnd(buf: Buffer): number {
     off += nd * 8 + 4 + 8;
   }
   return Math.ceil(off / 32) * 32;
-}
-
-async function loadOutcome(p: string): Promise<'loaded' | string> {
-  try {
-    const m = await Model.open(p);
-    try {
-      // a model that loads must also decode without crashing (its values may be garbage)
-      const ctx = await m.createContext({ nCtx: 16 });
-      await ctx.decode(new Batch().addSequence([2, 7, 9], 0, 0, true));
-    } catch (err) {
-      const e = err as { code?: string };
-      // decoding a corrupted-but-valid model may fail cleanly, never crash
-      expect(typeof e.code).toBe('string');
-    } finally {
-      await m.close();
-    }
-    return 'loaded';
-  } catch (err) {
-    const e = err as Error & { code?: string };
-    expect(e).toBeInstanceOf(Error);
-    expect(e.code, e.message).toMatch(/^ERR_/);
-    return e.code!;
-  }
 }
 
 describe('truncated files', () => {

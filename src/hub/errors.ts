@@ -1,10 +1,10 @@
+import { RuntimeError } from '../runtime/errors.js';
+
 /** An error from the hub client, with a stable machine-readable code and a message that says what to do. */
-export class HubError extends Error {
-  readonly code: string;
+export class HubError extends RuntimeError {
   constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super(code, message, options);
     this.name = 'HubError';
-    this.code = code;
   }
 }
 

@@ -1,9 +1,9 @@
+import { RuntimeError } from '../runtime/errors.js';
+
 /** A tokenizer error with a stable machine-readable code. */
-export class TokenizerError extends Error {
-  readonly code: string;
+export class TokenizerError extends RuntimeError {
   constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super(code, message, options);
     this.name = 'TokenizerError';
-    this.code = code;
   }
 }
