@@ -63,6 +63,10 @@ static void log_callback(ggml_log_level level, const char* text, void*) {
 
 Napi::Object DefineKernels(Napi::Env env);  // napi_kernels.cpp
 
+// Raised whenever the N-API surface (src/runtime/addon.d.ts) changes; src/runtime/native.ts
+// refuses an addon of another version (a stale build/ or prebuild) with a clear message.
+constexpr int kSurfaceVersion = 3;
+
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ggml_log_set(log_callback, nullptr);
   auto* data = new AddonData();
@@ -73,6 +77,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("physicalCores", Napi::Function::New(env, PhysicalCores));
   exports.Set("systemInfo", Napi::Function::New(env, SystemInfo));
   exports.Set("kernels", DefineKernels(env));
+  exports.Set("surfaceVersion", Napi::Number::New(env, kSurfaceVersion));
   return exports;
 }
 

@@ -9,10 +9,13 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(path.join(root, 'package.json'));
 
+// must match src/runtime/native.ts SURFACE_VERSION: an addon of another version is rebuilt
+const SURFACE_VERSION = 3;
+
 if (!process.env.POTRON_FORCE_BUILD) {
   try {
-    require('node-gyp-build')(root);
-    process.exit(0);
+    if (require('node-gyp-build')(root).surfaceVersion === SURFACE_VERSION) process.exit(0);
+    console.log('predict-otron: the addon found is out of date for this code');
   } catch {
     // no prebuild for this platform and no local build yet
   }

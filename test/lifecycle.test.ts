@@ -123,3 +123,13 @@ describe('lifecycle', () => {
     await Promise.all([a.close(), b.close()]);
   });
 });
+
+describe('addon version', () => {
+  it('the loaded addon, the TypeScript and the install script agree on the surface version', async () => {
+    const { native, SURFACE_VERSION } = await import('../src/runtime/native.js');
+    expect(native().surfaceVersion).toBe(SURFACE_VERSION);
+    const fs = await import('node:fs');
+    const script = fs.readFileSync(new URL('../scripts/install-native.mjs', import.meta.url), 'utf8');
+    expect(script).toContain(`const SURFACE_VERSION = ${SURFACE_VERSION};`);
+  });
+});

@@ -150,6 +150,11 @@ export interface NativeKernels {
 }
 
 export interface NativeAddon {
+  /**
+   * The version of this surface (native/addon.cpp kSurfaceVersion), raised whenever it changes,
+   * so that a stale build or prebuild is caught at load instead of failing later.
+   */
+  surfaceVersion: number;
   kernels: NativeKernels;
   /** path: a .gguf file or an HF model directory */
   loadModel(path: string, options?: NativeLoadOptions): Promise<NativeModel>;

@@ -4,16 +4,26 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import type { NativeAddon } from './addon.js';
+import { RuntimeError } from './errors.js';
 
 const require = createRequire(import.meta.url);
 const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** The surface version this TypeScript expects (native/addon.cpp kSurfaceVersion). */
+export const SURFACE_VERSION = 3;
 
 let addon: NativeAddon | undefined;
 
 export function native(): NativeAddon {
   if (!addon) {
     const load = require('node-gyp-build') as (dir: string) => unknown;
-    addon = load(packageRoot) as NativeAddon;
+    const loaded = load(packageRoot) as NativeAddon;
+    if (loaded.surfaceVersion !== SURFACE_VERSION) {
+      throw new RuntimeError('ERR_ADDON_VERSION',
+        `the native addon is out of date (surface ${loaded.surfaceVersion ?? 1}, this code needs ${SURFACE_VERSION}); ` +
+          'rebuild it: POTRON_FORCE_BUILD=1 npm rebuild predict-otron-9000 (or npm run build:native in a checkout)');
+    }
+    addon = loaded;
   }
   return addon;
 }
