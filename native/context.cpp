@@ -127,13 +127,13 @@ Context::BuiltGraph Context::build_graph(const GemmaGraphShape& shape) {
   return g;
 }
 
-Logits Context::decode(const Batch& b) {
+Logits Context::decode(const Batch& b, LogitsDest dest) {
   Logits logits;
-  compute_thread_.run([&] { logits = decode_here(b); });
+  compute_thread_.run([&] { logits = decode_here(b, dest); });
   return logits;
 }
 
-Logits Context::decode_here(const Batch& b) {
+Logits Context::decode_here(const Batch& b, LogitsDest dest) {
   validate(b);
   const GemmaHParams& hp = model_->hp();
   const size_t n = b.tokens.size();
@@ -141,7 +141,15 @@ Logits Context::decode_here(const Batch& b) {
   for (uint8_t o : b.output) n_outputs_total += o ? 1 : 0;
   Logits logits;
   logits.size = n_outputs_total * hp.n_vocab;
-  logits.data.reset(new float[logits.size]);
+  if (dest.data) {
+    if (dest.capacity < logits.size) {
+      throw Error("ERR_INVALID_ARG", "the output buffer holds " + std::to_string(dest.capacity) + " floats; this batch needs " +
+                                         std::to_string(logits.size) + " (outputs x vocabulary)");
+    }
+    logits.out = dest.data;
+  } else {
+    logits.data.reset(new float[logits.size]);
+  }
 
   std::vector<int64_t> claimed;  // every cell this call took, released again if it fails
   size_t out_row = 0;
@@ -181,7 +189,7 @@ Logits Context::decode_here(const Batch& b) {
 
       ggml_status st = ggml_backend_graph_compute(backend_->get(), g.gf);
       if (st == GGML_STATUS_SUCCESS && want_logits) {
-        ggml_backend_tensor_get(g.logits, logits.data.get() + out_row * hp.n_vocab, 0, ggml_nbytes(g.logits));
+        ggml_backend_tensor_get(g.logits, logits.rows() + out_row * hp.n_vocab, 0, ggml_nbytes(g.logits));
         out_row += out_ids.size();
       }
       if (st == GGML_STATUS_ABORTED) throw Error("ERR_ABORTED", "decode was aborted");

@@ -25,10 +25,19 @@ struct ContextParams {
   bool flash_attn = true;
 };
 
-// Logits handed to JS as they are (no zero-fill, no copy).
+// Logits handed to JS as they are (no zero-fill, no copy): in a buffer of their own, or in the
+// caller's (`out`), which a scheduler reuses every step instead of allocating megabytes each time.
 struct Logits {
   std::unique_ptr<float[]> data;
+  float* out = nullptr;
   size_t size = 0;
+  float* rows() { return out ? out : data.get(); }
+};
+
+// Where decode writes the logits: nullptr for a new buffer, else `capacity` floats of the caller's.
+struct LogitsDest {
+  float* data = nullptr;
+  size_t capacity = 0;
 };
 
 struct Batch {
@@ -47,7 +56,7 @@ class Context {
   const KvCache& kv() const { return *kv_; }
   // Validates the whole batch before touching the cache. Returns n_outputs x n_vocab logits,
   // rows in batch order of the flagged positions. On abort or error the cache is as before.
-  Logits decode(const Batch& batch);  // runs on the context's compute thread
+  Logits decode(const Batch& batch, LogitsDest dest = {});  // runs on the context's compute thread
   // Abort is requested from the JS thread; it is reset when a decode is queued, not when it
   // starts, so an abort that arrives before the worker runs is not lost.
   void request_abort() { abort_.store(true); }
@@ -61,7 +70,7 @@ class Context {
  private:
   void check_seq(int32_t seq) const;
   void validate(const Batch& batch) const;
-  Logits decode_here(const Batch& batch);
+  Logits decode_here(const Batch& batch, LogitsDest dest);
   void fill_masks(const Batch& b, size_t begin, uint32_t n, uint32_t n_kv, std::vector<float>& mask, bool swa) const;
 
   std::shared_ptr<const Model> model_;

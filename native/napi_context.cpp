@@ -48,7 +48,9 @@ static int32_t int_arg(const Napi::CallbackInfo& info, size_t i, const char* nam
   return static_cast<int32_t>(d);
 }
 
-// decode(tokens: Int32Array, pos: Int32Array, seq: Int32Array, output: Uint8Array): Promise<Float32Array>
+// decode(tokens, pos, seq, output, out?: Float32Array): Promise<Float32Array>. With `out`, the
+// logits are written into it (it must not be touched until the promise settles) and the result
+// is a view of it; without, into a new buffer that JS then owns.
 Napi::Value ContextWrap::Decode(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Context& ctx = idle(env);
@@ -57,6 +59,17 @@ Napi::Value ContextWrap::Decode(const Napi::CallbackInfo& info) {
   batch->pos = typed_arg<int32_t>(info, 1, napi_int32_array, "positions");
   batch->seq = typed_arg<int32_t>(info, 2, napi_int32_array, "sequence ids");
   batch->output = typed_arg<uint8_t>(info, 3, napi_uint8_array, "output flags");
+  LogitsDest dest;
+  std::shared_ptr<Napi::Reference<Napi::Float32Array>> out_ref;
+  if (info.Length() > 4 && !info[4].IsUndefined()) {
+    if (!info[4].IsTypedArray() || info[4].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+      throw_js(env, "ERR_INVALID_ARG", "out must be a Float32Array");
+    }
+    auto out = info[4].As<Napi::Float32Array>();
+    dest = {out.Data(), out.ElementLength()};
+    // held until the worker is deleted (after the promise settles), so the memory it writes stays alive
+    out_ref = std::make_shared<Napi::Reference<Napi::Float32Array>>(Napi::Persistent(out));
+  }
   auto logits = std::make_shared<Logits>();
   Context* raw = &ctx;
   busy_ = true;
@@ -65,8 +78,12 @@ Napi::Value ContextWrap::Decode(const Napi::CallbackInfo& info) {
   Napi::ObjectReference self = Napi::Persistent(Value());
   auto self_ref = std::make_shared<Napi::ObjectReference>(std::move(self));
   auto* w = new PromiseWorker(
-      env, [raw, batch, logits] { *logits = raw->decode(*batch); },
-      [logits](Napi::Env env) -> Napi::Value {
+      env, [raw, batch, logits, dest] { *logits = raw->decode(*batch, dest); },
+      [logits, out_ref](Napi::Env env) -> Napi::Value {
+        if (out_ref) {
+          Napi::Float32Array out = out_ref->Value();
+          return Napi::Float32Array::New(env, logits->size, out.ArrayBuffer(), out.ByteOffset());
+        }
         if (logits->size == 0) return Napi::Float32Array::New(env, 0);
         // Hand the native buffer to JS: the Float32Array views it without a copy.
         auto* owned = new Logits(std::move(*logits));

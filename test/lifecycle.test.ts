@@ -133,3 +133,32 @@ describe('addon version', () => {
     expect(script).toContain(`const SURFACE_VERSION = ${SURFACE_VERSION};`);
   });
 });
+
+describe('decode into a caller-owned buffer', () => {
+  it('gives the same logits as a fresh buffer, as a view of it; a buffer too small is refused', async () => {
+    const m = await Model.open(tinyModel('gemma3', 'q8_0'));
+    try {
+      const a = await m.createContext({ nCtx: 64, nSeqMax: 2 });
+      const b = await m.createContext({ nCtx: 64, nSeqMax: 2 });
+      const tokens = testTokens(12, m.info.nVocab);
+      const batch = () => new Batch().addSequence(tokens, 0, 0).add(tokens[3]!, 0, 1, true);
+      const fresh = await a.decode(batch());
+      const out = new Float32Array(3 * m.info.nVocab).fill(Number.NaN);
+      const into = await b.decode(batch(), { out });
+      expect(into.data.buffer).toBe(out.buffer);
+      expect(into.rows).toBe(2);
+      expect(Array.from(into.data)).toEqual(Array.from(fresh.data));
+      expect(Number.isNaN(out[2 * m.info.nVocab])).toBe(true); // the rest is left alone
+      // too small: an error, and the cache is as before (the same step then succeeds)
+      const before = b.state().kvUsed;
+      await expect(b.decode(new Batch().add(7, 12, 0, true).add(8, 1, 1, true), { out: new Float32Array(m.info.nVocab) }))
+        .rejects.toMatchObject({ code: 'ERR_INVALID_ARG' });
+      expect(b.state().kvUsed).toBe(before);
+      await a.decode(new Batch().add(7, 12, 0, true).add(8, 1, 1, true));
+      const again = await b.decode(new Batch().add(7, 12, 0, true).add(8, 1, 1, true), { out });
+      expect(again.rows).toBe(2);
+    } finally {
+      await m.close();
+    }
+  });
+});

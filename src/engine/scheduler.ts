@@ -121,6 +121,8 @@ export class Scheduler {
   private loop: Promise<void> | null = null;
   private closed = false;
   private decodeAbort: AbortController | null = null;
+  /** where every step's logits land: one buffer reused, grown to the most outputs a step had */
+  private logitsOut = new Float32Array(0);
   private inFlight: Job[] = [];
   private clock = 0;
   private generated = 0;
@@ -369,9 +371,11 @@ export class Scheduler {
 
     this.inFlight = plan.map((p) => p.job);
     this.decodeAbort = new AbortController();
+    const need = batch.outputs * this.ctx.nVocab;
+    if (this.logitsOut.length < need) this.logitsOut = new Float32Array(need);
     let logits;
     try {
-      logits = await this.ctx.decode(batch, { signal: this.decodeAbort.signal });
+      logits = await this.ctx.decode(batch, { signal: this.decodeAbort.signal, out: this.logitsOut });
     } catch (err) {
       const code = (err as { code?: string }).code;
       if (code === 'ERR_ABORTED') return false; // the batch was rolled back; aborted jobs leave next step

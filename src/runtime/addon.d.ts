@@ -100,9 +100,11 @@ export interface NativeContext {
   /**
    * Runs the batch; entry i is token tokens[i] of sequence seq[i] at position pos[i]. Resolves
    * with the logits of every position whose output flag is set, n_outputs x n_vocab, rows in
-   * batch order. The Float32Array owns native memory (no copy).
+   * batch order. The Float32Array owns native memory (no copy); with `out`, the logits are
+   * written into it (ERR_INVALID_ARG if too small; do not touch it until the promise settles)
+   * and the result is a view of it.
    */
-  decode(tokens: Int32Array, pos: Int32Array, seq: Int32Array, output: Uint8Array): Promise<Float32Array>;
+  decode(tokens: Int32Array, pos: Int32Array, seq: Int32Array, output: Uint8Array, out?: Float32Array): Promise<Float32Array>;
   /** Stops the running decode between ubatches (it rejects with ERR_ABORTED; the cache is unchanged). */
   abort(): void;
   /** Drops positions [p0, p1) of a sequence; p1 < 0: to the end. */

@@ -5,6 +5,13 @@ import { closedError, RuntimeError } from './errors.js';
 export interface DecodeOptions {
   /** Aborting stops a long prefill between ubatches; decode then rejects with code ERR_ABORTED. */
   signal?: AbortSignal;
+  /**
+   * Write the logits here instead of into a new buffer (outputs x nVocab floats at least): a
+   * caller that decodes every few milliseconds reuses one buffer instead of allocating
+   * megabytes each step. The result is a view of it, valid until `out` is written again; do not
+   * touch `out` until the decode settles.
+   */
+  out?: Float32Array;
 }
 
 /** Logits of the positions a batch flagged: `rows` x `nVocab`, in batch order. */
@@ -58,7 +65,7 @@ export class Context {
     const a = batch.arrays();
     const onAbort = () => ctx.abort();
     signal?.addEventListener('abort', onAbort, { once: true });
-    const p = ctx.decode(a.tokens, a.pos, a.seq, a.output);
+    const p = options.out ? ctx.decode(a.tokens, a.pos, a.seq, a.output, options.out) : ctx.decode(a.tokens, a.pos, a.seq, a.output);
     this.running = p;
     try {
       return new Logits(await p, this.nVocab);
