@@ -8,6 +8,7 @@ import { Tokenizer as HfTokenizer } from 'tokenizers';
 import { pieceOutput, pieceRules } from './decoder-pieces.js';
 import { TokenizerError } from './errors.js';
 import { TokenTable } from './token-table.js';
+import { type SpecialSettings, TableTokenizer } from './table-tokenizer.js';
 import type { Tokenizer } from './types.js';
 
 type Json = Record<string, unknown>;
@@ -56,27 +57,19 @@ function templateFirstSpecial(tokenizerJson: Json): string | undefined {
   return undefined;
 }
 
-class DirTokenizer implements Tokenizer {
+class DirTokenizer extends TableTokenizer {
   constructor(
     private readonly hf: HfTokenizer,
-    private readonly table: TokenTable,
+    table: TokenTable,
     private readonly vocab: Map<string, number>,
-    readonly bosId: number | undefined,
-    readonly eosId: number | undefined,
-    readonly addBos: boolean,
-    private readonly addEos: boolean,
+    settings: SpecialSettings,
     /** tokenizer_config says add_bos/eos_token: we add them; otherwise tokenizer.json's post-processor does */
     private readonly manualSpecials: boolean,
-    readonly addSpacePrefix: boolean,
-  ) {}
-
-  get vocabSize(): number {
-    return this.table.size;
+  ) {
+    super(table, settings);
   }
 
-  async encode(text: string, options?: { addSpecial?: boolean }): Promise<number[]> {
-    if (typeof text !== 'string') throw new TokenizerError('ERR_INVALID_ARG', `encode() takes a string, got ${typeof text}`);
-    const addSpecial = options?.addSpecial ?? false;
+  protected async encodeText(text: string, addSpecial: boolean): Promise<number[]> {
     const enc = await this.hf.encode(text, null, { addSpecialTokens: addSpecial && !this.manualSpecials });
     const ids = enc.getIds();
     if (addSpecial && this.manualSpecials) {
@@ -86,20 +79,8 @@ class DirTokenizer implements Tokenizer {
     return ids;
   }
 
-  tokenBytes(id: number): Uint8Array {
-    return this.table.tokenBytes(id);
-  }
-
-  isSpecial(id: number): boolean {
-    return this.table.isSpecial(id);
-  }
-
   tokenId(text: string): number | undefined {
     return this.vocab.get(text);
-  }
-
-  decode(ids: readonly number[], options?: { skipSpecial?: boolean }): string {
-    return this.table.decode(ids, options?.skipSpecial ?? false, this.addSpacePrefix);
   }
 }
 
@@ -168,5 +149,5 @@ export async function tokenizerFromDir(dir: string): Promise<Tokenizer> {
     addBos = first !== undefined && bosId !== undefined && vocab.get(first) === bosId;
   }
 
-  return new DirTokenizer(hf, table, vocab, bosId, eosId, addBos, addEos, manual, rules.dropLeadingSpace);
+  return new DirTokenizer(hf, table, vocab, { bosId, eosId, addBos, addEos, addSpacePrefix: rules.dropLeadingSpace }, manual);
 }

@@ -1,50 +1,30 @@
 // The tokenizer of a GGUF-only model, built from its tokenizer.ggml.* metadata.
 import type { GgufMetadataValue } from '../runtime/addon.js';
-import { TokenizerError } from './errors.js';
 import { readGgufVocab, TokenType } from './gguf-vocab.js';
 import { SpmEncoder } from './spm.js';
 import { byteOfPiece, TokenTable } from './token-table.js';
+import { type SpecialSettings, TableTokenizer } from './table-tokenizer.js';
 import type { Tokenizer } from './types.js';
 
-class GgufTokenizer implements Tokenizer {
+class GgufTokenizer extends TableTokenizer {
   constructor(
     private readonly spm: SpmEncoder,
-    private readonly table: TokenTable,
-    readonly bosId: number | undefined,
-    readonly eosId: number | undefined,
-    readonly addBos: boolean,
-    private readonly addEos: boolean,
-    readonly addSpacePrefix: boolean,
-  ) {}
-
-  get vocabSize(): number {
-    return this.table.size;
+    table: TokenTable,
+    settings: SpecialSettings,
+  ) {
+    super(table, settings);
   }
 
-  async encode(text: string, options?: { addSpecial?: boolean }): Promise<number[]> {
-    if (typeof text !== 'string') throw new TokenizerError('ERR_INVALID_ARG', `encode() takes a string, got ${typeof text}`);
+  protected async encodeText(text: string, addSpecial: boolean): Promise<number[]> {
     const out: number[] = [];
-    const addSpecial = options?.addSpecial ?? false;
     if (addSpecial && this.addBos) out.push(this.bosId!);
     this.spm.encode(text, out);
     if (addSpecial && this.addEos) out.push(this.eosId!);
     return out;
   }
 
-  tokenBytes(id: number): Uint8Array {
-    return this.table.tokenBytes(id);
-  }
-
-  isSpecial(id: number): boolean {
-    return this.table.isSpecial(id);
-  }
-
   tokenId(text: string): number | undefined {
     return this.spm.tokenId(text);
-  }
-
-  decode(ids: readonly number[], options?: { skipSpecial?: boolean }): string {
-    return this.table.decode(ids, options?.skipSpecial ?? false, this.addSpacePrefix);
   }
 }
 
@@ -68,6 +48,5 @@ export async function tokenizerFromGguf(metadata: Record<string, GgufMetadataVal
       pieces[i] = text.replaceAll('▁', ' ');
     }
   }
-  return new GgufTokenizer(new SpmEncoder(vocab), new TokenTable(pieces, special),
-    vocab.bosId, vocab.eosId, vocab.addBos, vocab.addEos, vocab.addSpacePrefix);
+  return new GgufTokenizer(new SpmEncoder(vocab), new TokenTable(pieces, special), vocab);
 }
