@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import type { GgufMetadataValue } from '../runtime/addon.js';
+import { tokenText } from '../tokenizer/from-dir.js';
 
 /** The chat template and end-of-generation tokens a model's own files declare. */
 export interface ChatConfig {
@@ -20,13 +21,6 @@ function readJson(file: string): Record<string, unknown> | undefined {
   } catch (err) {
     throw new Error(`${file} is not valid JSON: ${(err as Error).message}`);
   }
-}
-
-/** A token given as a string or as an AddedToken object ({content: "<eos>", ...}). */
-function tokenText(v: unknown): string | undefined {
-  if (typeof v === 'string') return v;
-  if (v && typeof v === 'object' && typeof (v as { content?: unknown }).content === 'string') return (v as { content: string }).content;
-  return undefined;
 }
 
 /** From an HF directory: tokenizer_config.json (chat_template may also sit in chat_template.jinja), generation_config.json. */

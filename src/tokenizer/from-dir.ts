@@ -33,7 +33,7 @@ async function readJson(file: string, required: boolean): Promise<{ json: Json |
 }
 
 /** "<bos>" or { content: "<bos>" } (AddedToken as tokenizer_config.json serializes it). */
-function tokenText(v: unknown): string | undefined {
+export function tokenText(v: unknown): string | undefined {
   if (typeof v === 'string') return v;
   if (v && typeof v === 'object' && typeof (v as Json).content === 'string') return (v as Json).content as string;
   return undefined;
