@@ -22,7 +22,7 @@ static WeightDtype dtype_option(Napi::Env env, Napi::Value v) {
   throw_js(env, "ERR_INVALID_ARG", "dtype must be 'auto', 'f32', 'f16' or 'bf16', not '" + v.ToString().Utf8Value() + "'");
 }
 
-// loadModel(path, { dtype }): Promise<NativeModel>. path is a .gguf file or an HF model
+// loadModel(path, { dtype, repack }): Promise<NativeModel>. path is a .gguf file or an HF model
 // directory. Parsing, validation, mmap and conversions run off the JS thread.
 static Napi::Value LoadModel(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -31,7 +31,11 @@ static Napi::Value LoadModel(const Napi::CallbackInfo& info) {
   ModelOptions options;
   if (info.Length() > 1 && !info[1].IsUndefined()) {
     if (!info[1].IsObject()) throw_js(env, "ERR_INVALID_ARG", "loadModel(path, options): options must be an object");
-    options.dtype = dtype_option(env, info[1].As<Napi::Object>().Get("dtype"));
+    Napi::Object o = info[1].As<Napi::Object>();
+    options.dtype = dtype_option(env, o.Get("dtype"));
+    Napi::Value repack = o.Get("repack");
+    if (!repack.IsUndefined() && !repack.IsBoolean()) throw_js(env, "ERR_INVALID_ARG", "repack must be true or false");
+    if (repack.IsBoolean()) options.repack = repack.As<Napi::Boolean>();
   }
   auto result = std::make_shared<std::shared_ptr<Model>>();
   auto* w = new PromiseWorker(
@@ -65,7 +69,7 @@ Napi::Object DefineKernels(Napi::Env env);  // napi_kernels.cpp
 
 // Raised whenever the N-API surface (src/runtime/addon.d.ts) changes; src/runtime/native.ts
 // refuses an addon of another version (a stale build/ or prebuild) with a clear message.
-constexpr int kSurfaceVersion = 4;
+constexpr int kSurfaceVersion = 5;
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ggml_log_set(log_callback, nullptr);

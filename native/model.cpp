@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "backend.h"
+#include "ggml-alloc.h"
 #include "errors.h"
 #include "hf_checkpoint.h"
 
@@ -90,6 +91,7 @@ Model::Model(const std::string& path, const ModelOptions& options) {
   }
   format_ = src_.format;
   hp_ = src_.hp;
+  repack_ = options.repack;
   switch (options.dtype) {
     case WeightDtype::F32: float_type_ = GGML_TYPE_F32; break;
     case WeightDtype::F16: float_type_ = GGML_TYPE_F16; break;
@@ -139,10 +141,11 @@ void Model::build() {
     l.post_ffw_norm = hp_.has_post_norms ? weight(p + "post_ffw_norm.weight", {E}) : nullptr;
   }
 
+  choose_layouts();
   place();
-  repack_matrices();
+  fill_layouts();
   weight_bytes_ = mapped_bytes_ + (buf_owned_ ? ggml_backend_buffer_get_size(buf_owned_) : 0) +
-                  (buf_repack_ ? ggml_backend_buffer_get_size(buf_repack_) : 0);
+                  repacked_bytes_;
   describe_types();
   planned_.clear();
 }
@@ -169,26 +172,27 @@ static void read_f32(const StoredTensor& s, int64_t i0, int64_t n, float* out, s
   else ggml_bf16_to_fp32_row(reinterpret_cast<const ggml_bf16_t*>(raw.data()), out, n);
 }
 
-// Fills t (memory of the model's own) from s: a plain copy, a float conversion, and +1 for
-// HF RMSNorm weights (what convert_hf_to_gguf.py stores, so the graph needs no variant).
-static void convert_into(const StoredTensor& s, ggml_tensor* t) {
-  if (t->type == s.type && !s.add_one) {
-    std::memcpy(t->data, s.data, s.nbytes);
+// Fills dst (n elements of type `type`, memory of the model's own) from s: a plain copy, a
+// float conversion, and +1 for HF RMSNorm weights (what convert_hf_to_gguf.py stores, so the
+// graph needs no variant).
+static void convert_into(const StoredTensor& s, ggml_type type, int64_t n, void* dst) {
+  if (type == s.type && !s.add_one) {
+    std::memcpy(dst, s.data, s.nbytes);
     return;
   }
-  const int64_t n = ggml_nelements(t), chunk = 1 << 16;
+  const int64_t chunk = 1 << 16;
   std::vector<float> f(chunk);
   std::vector<uint16_t> raw;
   for (int64_t i0 = 0; i0 < n; i0 += chunk) {
     const int64_t m = std::min(chunk, n - i0);
     read_f32(s, i0, m, f.data(), raw);
     if (s.add_one) for (int64_t j = 0; j < m; ++j) f[j] += 1.0f;
-    switch (t->type) {
-      case GGML_TYPE_F32: std::memcpy(static_cast<float*>(t->data) + i0, f.data(), m * 4); break;
-      case GGML_TYPE_F16: ggml_fp32_to_fp16_row(f.data(), static_cast<ggml_fp16_t*>(t->data) + i0, m); break;
+    switch (type) {
+      case GGML_TYPE_F32: std::memcpy(static_cast<float*>(dst) + i0, f.data(), m * 4); break;
+      case GGML_TYPE_F16: ggml_fp32_to_fp16_row(f.data(), static_cast<ggml_fp16_t*>(dst) + i0, m); break;
       // the reference rounding (to nearest even, no flush of subnormals), as gguf-py and torch round
-      case GGML_TYPE_BF16: ggml_fp32_to_bf16_row_ref(f.data(), static_cast<ggml_bf16_t*>(t->data) + i0, m); break;
-      default: throw Error("ERR_NATIVE", "cannot convert to " + std::string(ggml_type_name(t->type)));
+      case GGML_TYPE_BF16: ggml_fp32_to_bf16_row_ref(f.data(), static_cast<ggml_bf16_t*>(dst) + i0, m); break;
+      default: throw Error("ERR_NATIVE", "cannot convert to " + std::string(ggml_type_name(type)));
     }
   }
 }
@@ -201,6 +205,7 @@ void Model::place() {
     std::vector<std::pair<ggml_tensor*, const StoredTensor*>> here;
     size_t max_tensor = 0;
     for (auto& [t, s] : planned_) {
+      if (relaid_.count(t)) continue;
       // safetensors data need not be aligned to its element size; GGUF's is (checked on read)
       const size_t align = t->type == GGML_TYPE_F32 ? 4 : float_type(t->type) ? 2 : 1;
       const bool aligned = reinterpret_cast<uintptr_t>(s->data) % align == 0;
@@ -221,36 +226,46 @@ void Model::place() {
       mapped_bytes_ += s->nbytes;
     }
   }
-  const bool any_owned = std::any_of(planned_.begin(), planned_.end(), [](auto& p) { return p.first->data == nullptr; });
-  if (!any_owned) return;
-  buf_owned_ = ggml_backend_alloc_ctx_tensors_from_buft(ctx_, ggml_backend_dev_buffer_type(dev));  // only those without data
+  std::vector<std::pair<ggml_tensor*, const StoredTensor*>> owned;
+  for (auto& [t, s] : planned_) {
+    if (t->data == nullptr && !relaid_.count(t)) owned.emplace_back(t, s);
+  }
+  if (owned.empty()) return;
+  ggml_backend_buffer_type_t buft = ggml_backend_dev_buffer_type(dev);
+  const size_t align = ggml_backend_buft_get_alignment(buft);
+  size_t total = 0;
+  for (auto& [t, s] : owned) total += GGML_PAD(ggml_backend_buft_get_alloc_size(buft, t), align);
+  buf_owned_ = ggml_backend_buft_alloc_buffer(buft, total);
   if (!buf_owned_) throw Error("ERR_NO_MEMORY", "could not allocate memory for the converted weights");
   ggml_backend_buffer_set_usage(buf_owned_, GGML_BACKEND_BUFFER_USAGE_WEIGHTS);
-  for (auto& [t, s] : planned_) {
-    if (t->buffer == buf_owned_) convert_into(*s, t);
+  ggml_tallocr alloc = ggml_tallocr_new(buf_owned_);
+  for (auto& [t, s] : owned) {
+    if (ggml_tallocr_alloc(&alloc, t) != GGML_STATUS_SUCCESS) throw Error("ERR_NO_MEMORY", "could not place tensor " + s->file_name);
+    convert_into(*s, t->type, ggml_nelements(t), t->data);
   }
 }
 
-// ggml's CPU backend multiplies some types faster from an interleaved layout (Q4_0, Q4_K and
-// IQ4_NL on x86 with AVX2): such matrices are copied into its CPU_REPACK buffer, as llama.cpp
-// does, and their mapped pages released. The kernels differ from the plain ones (for Q4_K even
-// in rounding), so this is also what keeps our logits equal to llama.cpp's.
-static ggml_backend_buffer_type_t repack_buffer_type(ggml_backend_dev_t dev) {
+// ggml's CPU backend multiplies some types faster from a layout of its own: its "extra" buffer
+// types, in its order of preference (AMX tiles on CPUs with AMX-INT8, then CPU_REPACK's
+// interleaved Q4_0/Q4_K/IQ4_NL on x86 with AVX2). As llama.cpp does, each matrix goes into the
+// first one that would multiply it, and its mapped pages are released. The kernels differ from
+// the plain ones in rounding too (AMX quantizes activations its own way), so choosing exactly as
+// llama.cpp does is also what keeps our logits equal to its logits on every CPU.
+static std::vector<ggml_backend_buffer_type_t> extra_buffer_types(ggml_backend_dev_t dev) {
+  std::vector<ggml_backend_buffer_type_t> out;
   auto get_extra = reinterpret_cast<ggml_backend_dev_get_extra_bufts_t>(
       ggml_backend_reg_get_proc_address(ggml_backend_dev_backend_reg(dev), "ggml_backend_dev_get_extra_bufts"));
-  if (!get_extra) return nullptr;
-  for (ggml_backend_buffer_type_t* b = get_extra(dev); b && *b; ++b) {
-    if (std::string(ggml_backend_buft_name(*b)) == "CPU_REPACK") return *b;
-  }
-  return nullptr;
+  if (!get_extra) return out;
+  for (ggml_backend_buffer_type_t* b = get_extra(dev); b && *b; ++b) out.push_back(*b);
+  return out;
 }
 
 // Whether the device would multiply w from a buffer of type buft (llama.cpp asks the same way).
-static bool repack_supports(ggml_backend_dev_t dev, ggml_backend_buffer_type_t buft, const ggml_tensor* w) {
+static bool buft_supports_matmul(ggml_backend_dev_t dev, ggml_backend_buffer_type_t buft, const ggml_tensor* w) {
   ggml_init_params params{ggml_tensor_overhead() * 4, nullptr, /*no_alloc=*/true};
   ggml_context* ctx = ggml_init(params);
   ggml_tensor* wc = ggml_new_tensor(ctx, w->type, GGML_MAX_DIMS, w->ne);
-  ggml_tensor* b = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, w->ne[0], 512);
+  ggml_tensor* b = ggml_new_tensor_4d(ctx, GGML_TYPE_F32, w->ne[0], 512, w->ne[2], w->ne[3]);
   ggml_tensor* op = ggml_mul_mat(ctx, wc, b);
   wc->buffer = ggml_backend_buft_alloc_buffer(buft, 0);
   const bool ok = ggml_backend_dev_supports_op(dev, op);
@@ -259,38 +274,60 @@ static bool repack_supports(ggml_backend_dev_t dev, ggml_backend_buffer_type_t b
   return ok;
 }
 
-void Model::repack_matrices() {
+// Decided before place(), so a matrix that goes into an extra layout is never also mapped or
+// converted into memory of its own (an F16 copy and its AMX twin would hold it twice).
+void Model::choose_layouts() {
+  if (!repack_) return;
   ggml_backend_dev_t dev = cpu_device();
-  ggml_backend_buffer_type_t buft = repack_buffer_type(dev);
-  if (!buft) return;
+  const std::vector<ggml_backend_buffer_type_t> bufts = extra_buffer_types(dev);
+  if (bufts.empty()) return;
+  std::map<const ggml_tensor*, const StoredTensor*> stored;
+  for (auto& [t, s] : planned_) stored[t] = s;
   std::vector<ggml_tensor**> matrices;
   for (GemmaLayer& l : layers) {
     for (ggml_tensor** w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down}) matrices.push_back(w);
   }
   matrices.push_back(&output);  // when tied, tok_embd stays for get_rows and output gets a copy
-  std::vector<std::pair<ggml_tensor**, ggml_tensor*>> moves;  // slot, original
-  for (ggml_tensor** slot : matrices) {
-    if (repack_supports(dev, buft, *slot)) moves.emplace_back(slot, *slot);
-  }
-  if (moves.empty()) return;
 
-  ggml_init_params params{ggml_tensor_overhead() * (moves.size() + 1), nullptr, /*no_alloc=*/true};
-  ctx_repack_ = ggml_init(params);
-  for (auto& [slot, orig] : moves) {
-    ggml_tensor* t = ggml_new_tensor(ctx_repack_, orig->type, GGML_MAX_DIMS, orig->ne);
+  for (ggml_tensor** slot : matrices) {
+    ggml_tensor* orig = *slot;
+    auto b = std::find_if(bufts.begin(), bufts.end(), [&](auto buft) { return buft_supports_matmul(dev, buft, orig); });
+    if (b == bufts.end()) continue;
+    auto r = std::find_if(repacked_.begin(), repacked_.end(), [&](const Repacked& x) { return x.buft == *b; });
+    if (r == repacked_.end()) {
+      ggml_init_params params{ggml_tensor_overhead() * (matrices.size() + 1), nullptr, /*no_alloc=*/true};
+      repacked_.push_back({ggml_init(params), *b, nullptr, {}});
+      r = repacked_.end() - 1;
+      if (!r->ctx) throw Error("ERR_NO_MEMORY", "could not allocate tensor metadata");
+    }
+    ggml_tensor* t = ggml_new_tensor(r->ctx, orig->type, GGML_MAX_DIMS, orig->ne);
     ggml_set_name(t, ggml_get_name(orig));
+    r->tensors.emplace_back(t, stored.at(orig));
     *slot = t;
+    if (orig != tok_embd) relaid_.insert(orig);
   }
-  buf_repack_ = ggml_backend_alloc_ctx_tensors_from_buft(ctx_repack_, buft);
-  if (!buf_repack_) throw Error("ERR_NO_MEMORY", "could not allocate the repacked weights");
-  ggml_backend_buffer_set_usage(buf_repack_, GGML_BACKEND_BUFFER_USAGE_WEIGHTS);
-  for (auto& [slot, orig] : moves) {
-    ggml_backend_tensor_set(*slot, orig->data, 0, ggml_nbytes(orig));  // converts the layout
-    // tok_embd keeps its copy (get_rows reads it); a mapped original's pages are released
-    const MappedFile* mf = orig == tok_embd ? nullptr : mapping_of(orig->data);
-    if (mf) {
-      mf->release(static_cast<const uint8_t*>(orig->data) - mf->data(), ggml_nbytes(orig));
-      mapped_bytes_ -= ggml_nbytes(orig);
+}
+
+void Model::fill_layouts() {
+  const StoredTensor* embd_src = nullptr;
+  for (auto& [t, s] : planned_) if (t == tok_embd) embd_src = s;
+  std::vector<uint8_t> tmp;
+  for (Repacked& r : repacked_) {
+    r.buf = ggml_backend_alloc_ctx_tensors_from_buft(r.ctx, r.buft);
+    if (!r.buf) throw Error("ERR_NO_MEMORY", "could not allocate the repacked weights");
+    ggml_backend_buffer_set_usage(r.buf, GGML_BACKEND_BUFFER_USAGE_WEIGHTS);
+    repacked_bytes_ += ggml_backend_buffer_get_size(r.buf);
+    for (auto& [t, s] : r.tensors) {
+      if (t->type == s->type && !s->add_one) {
+        ggml_backend_tensor_set(t, s->data, 0, ggml_nbytes(t));  // converts the layout
+      } else {
+        tmp.resize(ggml_nbytes(t));
+        convert_into(*s, t->type, ggml_nelements(t), tmp.data());
+        ggml_backend_tensor_set(t, tmp.data(), 0, tmp.size());
+      }
+      // the mapped original is not used: its pages are released (tok_embd's stay for get_rows)
+      const MappedFile* mf = s == embd_src ? nullptr : mapping_of(s->data);
+      if (mf) mf->release(s->data - mf->data(), s->nbytes);
     }
   }
 }
@@ -298,13 +335,16 @@ void Model::repack_matrices() {
 Model::~Model() { free_ggml(); }
 
 void Model::free_ggml() {
-  if (buf_repack_) ggml_backend_buffer_free(buf_repack_);
-  if (ctx_repack_) ggml_free(ctx_repack_);
+  for (Repacked& r : repacked_) {
+    if (r.buf) ggml_backend_buffer_free(r.buf);
+    ggml_free(r.ctx);
+  }
+  repacked_.clear();
   if (buf_owned_) ggml_backend_buffer_free(buf_owned_);
   for (ggml_backend_buffer_t b : mapped_bufs_) ggml_backend_buffer_free(b);
   if (ctx_) ggml_free(ctx_);
-  buf_repack_ = buf_owned_ = nullptr;
-  ctx_repack_ = ctx_ = nullptr;
+  buf_owned_ = nullptr;
+  ctx_ = nullptr;
   mapped_bufs_.clear();
 }
 

@@ -3,6 +3,7 @@
 // the one used; conversions (dtype policy, HF norms' +1) go into a buffer of the model's own.
 #pragma once
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,9 @@ struct ModelOptions {
   // Auto: a GGUF keeps its own types; safetensors get the device's default (auto_float_type).
   // An explicit type converts every F32/F16/BF16 matrix to it; quantized matrices stay.
   WeightDtype dtype = WeightDtype::Auto;
+  // Matrices go into ggml's faster CPU layouts (AMX, interleaved) where it has one, as llama.cpp
+  // does; false keeps them as stored (llama.cpp's --no-repack).
+  bool repack = true;
 };
 
 // What 'auto' means on a device: BF16 on CUDA, F32 on CPU and Metal.
@@ -57,6 +61,7 @@ class Model {
   const std::string& hf_metadata_json() const { return hf_metadata_json_; }  // GGUF-like record
   size_t weight_bytes() const { return weight_bytes_; }          // bytes of weights held
   size_t mapped_bytes() const { return mapped_bytes_; }          // of those, used in place from the files
+  size_t repacked_bytes() const { return repacked_bytes_; }      // of those, in ggml's extra layouts
   const std::string& weight_type() const { return weight_type_; }  // the file's type of most weight bytes (e.g. "q8_0")
   const std::string& dtype() const { return dtype_; }            // the type of most matrix bytes as held
 
@@ -70,7 +75,8 @@ class Model {
   void free_ggml();
   ggml_tensor* weight(const std::string& name, std::vector<int64_t> shape, bool required = true);
   void place();
-  void repack_matrices();
+  void choose_layouts();
+  void fill_layouts();
   const MappedFile* mapping_of(const void* p) const;
   void describe_types();
 
@@ -83,9 +89,17 @@ class Model {
   ggml_context* ctx_ = nullptr;
   std::vector<ggml_backend_buffer_t> mapped_bufs_;  // one per mapped file
   ggml_backend_buffer_t buf_owned_ = nullptr;       // converted weights
-  ggml_context* ctx_repack_ = nullptr;         // copies of matrices in ggml's CPU_REPACK layout
-  ggml_backend_buffer_t buf_repack_ = nullptr;
+  struct Repacked {  // matrices held in one of ggml's extra layouts (AMX, CPU_REPACK)
+    ggml_context* ctx;
+    ggml_backend_buffer_type_t buft;
+    ggml_backend_buffer_t buf;
+    std::vector<std::pair<ggml_tensor*, const StoredTensor*>> tensors;
+  };
+  std::vector<Repacked> repacked_;
+  std::set<const ggml_tensor*> relaid_;  // originals replaced by their Repacked twin
+  bool repack_ = true;
   size_t mapped_bytes_ = 0;
+  size_t repacked_bytes_ = 0;
   size_t weight_bytes_ = 0;
 };
 

@@ -44,6 +44,7 @@ Napi::Value ModelWrap::Info(const Napi::CallbackInfo& info) {
   o.Set("dtype", m.dtype());
   o.Set("weightBytes", static_cast<double>(m.weight_bytes()));
   o.Set("mappedBytes", static_cast<double>(m.mapped_bytes()));
+  o.Set("repackedBytes", static_cast<double>(m.repacked_bytes()));
   Napi::Object h = Napi::Object::New(env);
   h.Set("nEmbd", hp.n_embd);
   h.Set("nLayer", hp.n_layer);

@@ -48,6 +48,8 @@ export type WeightDtype = 'auto' | 'f32' | 'f16' | 'bf16';
 
 export interface NativeLoadOptions {
   dtype?: WeightDtype;
+  /** matrices into ggml's faster CPU layouts (AMX, interleaved) as llama.cpp does (default true) */
+  repack?: boolean;
 }
 
 export interface NativeModelInfo {
@@ -66,6 +68,8 @@ export interface NativeModelInfo {
   weightBytes: number;
   /** of weightBytes, those used in place from the mmap'd files (page cache, not copied) */
   mappedBytes: number;
+  /** of weightBytes, matrices held in ggml's faster CPU layouts (AMX tiles, interleaved quants) */
+  repackedBytes: number;
   hparams: NativeHParams;
 }
 

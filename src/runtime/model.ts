@@ -11,6 +11,12 @@ export interface OpenModelOptions {
    * types). 'f32' | 'f16' | 'bf16' convert F32/F16/BF16 matrices at load; quantized ones stay.
    */
   dtype?: WeightDtype;
+  /**
+   * Copy matrices into ggml's faster CPU layouts (AMX tiles on CPUs with AMX-INT8, interleaved
+   * Q4_0/Q4_K/IQ4_NL with AVX2) where it has one, exactly as llama.cpp does (default true).
+   * false keeps every matrix as stored, like llama.cpp's --no-repack.
+   */
+  repack?: boolean;
 }
 
 const dtypes: readonly WeightDtype[] = ['auto', 'f32', 'f16', 'bf16'];
@@ -41,14 +47,17 @@ export class Model {
    * rejects with ERR_BAD_MODEL_FILE.
    */
   static async open(path: string, options: OpenModelOptions = {}): Promise<Model> {
-    const { threads, dtype } = options;
+    const { threads, dtype, repack } = options;
     if (threads !== undefined && (!Number.isInteger(threads) || threads < 1)) {
       throw new RangeError(`threads must be a positive integer, not ${threads}`);
     }
     if (dtype !== undefined && !dtypes.includes(dtype)) {
       throw new RangeError(`dtype must be one of ${dtypes.join(', ')}, not ${String(dtype)}`);
     }
-    return new Model(await native().loadModel(path, { dtype }), path, threads);
+    if (repack !== undefined && typeof repack !== 'boolean') {
+      throw new TypeError(`repack must be true or false, not ${String(repack)}`);
+    }
+    return new Model(await native().loadModel(path, { dtype, ...(repack !== undefined ? { repack } : {}) }), path, threads);
   }
 
   /** The HF model directory (absolute) the weights came from; undefined for a GGUF file. */
