@@ -37,7 +37,7 @@ Context::Context(std::shared_ptr<const Model> model, const ContextParams& params
 // matmul's input and output where the sgemm kernels run slower); untouched pages cost no RSS.
 void Context::reserve_compute_buffer() {
   const uint32_t T = std::min(params_.n_ubatch, params_.n_ctx);
-  BuiltGraph worst = build_graph({T, params_.n_ctx, T, params_.flash_attn});
+  BuiltGraph worst = build_graph({T, kv_->padded_size(), T, params_.flash_attn});
   const bool ok = ggml_gallocr_reserve(galloc_.get(), worst.gf);
   ggml_free(worst.ctx);
   if (!ok) throw Error("ERR_NO_MEMORY", "could not allocate the compute buffer for ubatches of " + std::to_string(T) + " tokens");

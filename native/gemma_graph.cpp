@@ -54,12 +54,14 @@ ggml_tensor* build_gemma_graph(ggml_context* ctx, ggml_cgraph* gf, const Model& 
   const GemmaHParams& hp = model.hp();
   const int64_t D = hp.head_dim, H = hp.n_head, HKV = hp.n_head_kv, T = s.n_tokens;
   const ggml_type mask_type = s.flash_attn ? GGML_TYPE_F16 : GGML_TYPE_F32;
-  const bool any_swa = hp.sliding_window > 0;
+  // one mask per kind of layer the model has: an unused input would be left unallocated
+  bool any_swa = false, any_global = false;
+  for (uint32_t il = 0; il < hp.n_layer; ++il) (hp.layer_is_swa[il] ? any_swa : any_global) = true;
 
   in.tokens = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, T);
   in.pos = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, T);
   in.kv_cells = ggml_new_tensor_1d(ctx, GGML_TYPE_I64, T);
-  in.mask = ggml_new_tensor_2d(ctx, mask_type, s.n_kv, T);
+  in.mask = any_global ? ggml_new_tensor_2d(ctx, mask_type, s.n_kv, T) : nullptr;
   in.mask_swa = any_swa ? ggml_new_tensor_2d(ctx, mask_type, s.n_kv, T) : nullptr;
   in.out_ids = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, s.n_outputs);
   for (ggml_tensor* t : {in.tokens, in.pos, in.kv_cells, in.mask, in.mask_swa, in.out_ids}) {
@@ -84,7 +86,7 @@ ggml_tensor* build_gemma_graph(ggml_context* ctx, ggml_cgraph* gf, const Model& 
       k = rms_norm(ctx, k, L.k_norm, hp.rms_eps);
     }
     const float base = swa ? hp.rope_base_swa : hp.rope_base;
-    const float freq_scale = swa ? 1.0f : hp.rope_freq_scale;
+    const float freq_scale = swa ? hp.rope_freq_scale_swa : hp.rope_freq_scale;
     q = ggml_rope_ext(ctx, q, in.pos, nullptr, D, GGML_ROPE_TYPE_NEOX, hp.n_ctx_train, base, freq_scale, 0.0f, 1.0f,
                       32.0f, 1.0f);
     k = ggml_rope_ext(ctx, k, in.pos, nullptr, D, GGML_ROPE_TYPE_NEOX, hp.n_ctx_train, base, freq_scale, 0.0f, 1.0f,

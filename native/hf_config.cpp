@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "errors.h"
+#include "gemma_family.h"
 #include "hf_json.h"
 #include "mapped_file.h"
 
@@ -13,16 +14,39 @@ namespace {
 
 constexpr uint64_t kMaxConfigBytes = 16u << 20;  // real ones are a few KB
 
-// transformers' defaults for fields a config leaves out (GemmaConfig, Gemma2Config and
-// Gemma3TextConfig, transformers 4.50+).
-struct Defaults {
-  uint32_t vocab, hidden, ff, layers, heads, kv_heads, head_dim, ctx;
-  double rope_theta, rope_local, attn_softcap, final_softcap, query_pre_attn_scalar;
-  uint32_t sliding_window, swa_period;  // period 0: no sliding layers
+// transformers' defaults for the shape of a model whose config leaves it out (a gemma3
+// text_config relies on Gemma3TextConfig's); the rest of the defaults are the family's
+// (gemma_family.h).
+struct ShapeDefaults {
+  uint32_t vocab, hidden, ff, layers, heads, kv_heads, ctx;
 };
-const Defaults kGemma{256000, 3072, 24576, 28, 16, 16, 256, 8192, 10000., 10000., 0, 0, 0, 0, 0};
-const Defaults kGemma2{256000, 2304, 9216, 26, 8, 4, 256, 8192, 10000., 10000., 50., 30., 256, 4096, 2};
-const Defaults kGemma3{262208, 2304, 9216, 26, 8, 4, 256, 131072, 1e6, 1e4, 0, 0, 256, 4096, 6};
+const ShapeDefaults kGemma{256000, 3072, 24576, 28, 16, 16, 8192};
+const ShapeDefaults kGemma2{256000, 2304, 9216, 26, 8, 4, 8192};
+const ShapeDefaults kGemma3{262208, 2304, 9216, 26, 8, 4, 131072};
+
+// A value in an error message: its kind and size, or a short scalar. Never the value itself,
+// which may be megabytes or nested 100,000 deep (dumping it recursively overflows the stack).
+std::string describe(const json& v) {
+  switch (v.type()) {
+    case json::value_t::null: return "null";
+    case json::value_t::boolean: return v.get<bool>() ? "true" : "false";
+    case json::value_t::number_integer: return std::to_string(v.get<int64_t>());
+    case json::value_t::number_unsigned: return std::to_string(v.get<uint64_t>());
+    case json::value_t::number_float: {
+      char b[32];
+      std::snprintf(b, sizeof b, "%g", v.get<double>());
+      return b;
+    }
+    case json::value_t::string: {
+      const std::string& str = v.get_ref<const std::string&>();
+      if (str.size() <= 40) return json(str).dump(-1, ' ', false, json::error_handler_t::replace);
+      return "a string of " + std::to_string(str.size()) + " bytes";
+    }
+    case json::value_t::array: return "an array of " + std::to_string(v.size()) + " elements";
+    case json::value_t::object: return "an object with " + std::to_string(v.size()) + " keys";
+    default: return std::string("a value of type ") + v.type_name();
+  }
+}
 
 // One JSON object of the config with typed getters that name the field in every error.
 class Fields {
@@ -46,7 +70,7 @@ class Fields {
       return *dflt;
     }
     if (!v->is_number_integer() || v->get<int64_t>() < lo || v->get<int64_t>() > hi) {
-      throw bad(key, "must be an integer in " + std::to_string(lo) + ".." + std::to_string(hi) + ", not " + v->dump());
+      throw bad(key, "must be an integer in " + std::to_string(lo) + ".." + std::to_string(hi) + ", not " + describe(*v));
     }
     return static_cast<uint32_t>(v->get<int64_t>());
   }
@@ -57,7 +81,7 @@ class Fields {
     if (!v) return dflt;
     if (v->is_null()) return *null_value;
     if (!v->is_number() || !std::isfinite(v->get<double>()) || !(v->get<double>() > lo) || v->get<double>() > hi) {
-      throw bad(key, "must be a number in (" + fmt(lo) + ", " + fmt(hi) + "], not " + v->dump());
+      throw bad(key, "must be a number in (" + fmt(lo) + ", " + fmt(hi) + "], not " + describe(*v));
     }
     return v->get<double>();
   }
@@ -65,14 +89,14 @@ class Fields {
   std::string str(const char* key, const std::string& dflt) const {
     const json* v = get(key);
     if (!v) return dflt;
-    if (!v->is_string()) throw bad(key, "must be a string, not " + v->dump());
+    if (!v->is_string()) throw bad(key, "must be a string, not " + describe(*v));
     return v->get<std::string>();
   }
 
   bool boolean(const char* key, bool dflt) const {
     const json* v = get(key);
     if (!v) return dflt;
-    if (!v->is_boolean()) throw bad(key, "must be true or false, not " + v->dump());
+    if (!v->is_boolean()) throw bad(key, "must be true or false, not " + describe(*v));
     return v->get<bool>();
   }
 
@@ -118,34 +142,36 @@ HfConfig read_hf_config(const std::string& path, const std::string& dir) {
   }
   const Fields f(*text, path, prefix);
   const std::string text_type = cfg.multimodal ? f.str("model_type", "gemma3_text") : cfg.model_type;
-  const Defaults* d = nullptr;
+  const ShapeDefaults* d = nullptr;
   if (text_type == "gemma") { d = &kGemma; cfg.hp.arch = "gemma"; }
   else if (text_type == "gemma2") { d = &kGemma2; cfg.hp.arch = "gemma2"; }
   else if (text_type == "gemma3_text") { d = &kGemma3; cfg.hp.arch = "gemma3"; }
   else {
-    throw Error("ERR_UNSUPPORTED_ARCH", path + ": model_type '" + text_type +
+    throw Error("ERR_UNSUPPORTED_ARCH", path + ": model_type '" + text_type.substr(0, 64) +
                                             "' is not supported (gemma, gemma2, gemma3_text and gemma3 are)");
   }
   const bool g1 = cfg.hp.arch == "gemma", g3 = cfg.hp.arch == "gemma3";
   // Published top-level configs always state the shape; only text_config relies on defaults.
   auto shape = [&](uint32_t dflt) { return cfg.multimodal ? std::optional<uint32_t>(dflt) : std::nullopt; };
 
-  GemmaHParams& hp = cfg.hp;
-  hp.n_vocab = f.u32("vocab_size", shape(d->vocab), 1, 1u << 24);
-  hp.n_embd = f.u32("hidden_size", shape(d->hidden), 1, 1u << 18);
-  hp.n_layer = f.u32("num_hidden_layers", shape(d->layers), 1, 4096);
-  hp.n_head = f.u32("num_attention_heads", shape(d->heads), 1, 4096);
-  hp.n_head_kv = f.u32("num_key_value_heads", shape(d->kv_heads), 1, 4096);
-  if (hp.n_head % hp.n_head_kv != 0) {
-    throw f.bad("num_key_value_heads", "(" + std::to_string(hp.n_head_kv) + ") must divide num_attention_heads (" +
-                                           std::to_string(hp.n_head) + ")");
+  GemmaFileParams p;
+  p.arch = cfg.hp.arch;
+  p.n_vocab = f.u32("vocab_size", shape(d->vocab), 1, 1u << 24);
+  p.n_embd = f.u32("hidden_size", shape(d->hidden), 1, 1u << 18);
+  p.n_layer = f.u32("num_hidden_layers", shape(d->layers), 1, 4096);
+  p.n_head = f.u32("num_attention_heads", shape(d->heads), 1, 4096);
+  p.n_head_kv = f.u32("num_key_value_heads", shape(d->kv_heads), 1, 4096);
+  if (p.n_head % p.n_head_kv != 0) {
+    throw f.bad("num_key_value_heads", "(" + std::to_string(p.n_head_kv) + ") must divide num_attention_heads (" +
+                                           std::to_string(p.n_head) + ")");
   }
-  hp.head_dim = f.u32("head_dim", d->head_dim, 2, 4096);
-  if (hp.head_dim % 2) throw f.bad("head_dim", "must be even (RoPE rotates pairs)");
-  hp.n_ff.assign(hp.n_layer, f.u32("intermediate_size", shape(d->ff), 1, 1u << 22));
-  hp.n_ctx_train = f.u32("max_position_embeddings", d->ctx, 1, 1u << 24);
-  hp.rms_eps = static_cast<float>(f.num("rms_norm_eps", 1e-6, 0, 1));
-  hp.embd_scale = std::sqrt(static_cast<float>(hp.n_embd));
+  if (f.get("head_dim")) {
+    p.head_dim = f.u32("head_dim", std::nullopt, 2, 4096);
+    if (*p.head_dim % 2) throw f.bad("head_dim", "must be even (RoPE rotates pairs)");
+  }
+  p.n_ff.assign(p.n_layer, f.u32("intermediate_size", shape(d->ff), 1, 1u << 22));
+  p.n_ctx_train = f.u32("max_position_embeddings", d->ctx, 1, 1u << 24);
+  if (f.get("rms_norm_eps")) p.rms_eps = f.num("rms_norm_eps", 0, 0, 1);
   if (f.boolean("attention_bias", false)) {
     throw Error("ERR_UNSUPPORTED_MODEL", path + ": attention_bias is not supported (Gemma has no attention biases)");
   }
@@ -163,59 +189,52 @@ HfConfig read_hf_config(const std::string& path, const std::string& dir) {
     if (g1 && act == "gelu") act = "gelu_pytorch_tanh";
   }
   if (act != "gelu_pytorch_tanh" && act != "gelu_new") {
-    throw Error("ERR_UNSUPPORTED_MODEL", path + ": config.json '" + f.name(act_field) + "' is '" + act +
+    throw Error("ERR_UNSUPPORTED_MODEL", path + ": config.json '" + f.name(act_field) + "' is '" + act.substr(0, 64) +
                                              "'; only GELU with the tanh approximation (gelu_pytorch_tanh) is supported");
   }
 
-  // Soft-capping: absent takes the default (Gemma 2: 50 / 30), null turns it off.
-  hp.attn_softcap = g1 ? 0.f : static_cast<float>(f.num("attn_logit_softcapping", d->attn_softcap, 0, 1e6, 0.0));
-  hp.final_softcap = g1 ? 0.f : static_cast<float>(f.num("final_logit_softcapping", d->final_softcap, 0, 1e6, 0.0));
+  // Soft-capping: absent takes the family's, null turns it off (Gemma 1 has none).
+  if (!g1 && f.has("attn_logit_softcapping")) p.attn_softcap = f.num("attn_logit_softcapping", 0, 0, 1e6, 0.0);
+  if (!g1 && f.has("final_logit_softcapping")) p.final_softcap = f.num("final_logit_softcapping", 0, 0, 1e6, 0.0);
 
-  hp.rope_base = static_cast<float>(f.num("rope_theta", d->rope_theta, 0, 1e12));
-  hp.rope_base_swa = g3 ? static_cast<float>(f.num("rope_local_base_freq", d->rope_local, 0, 1e12)) : hp.rope_base;
+  if (f.get("rope_theta")) p.rope_base = f.num("rope_theta", 0, 0, 1e12);
+  if (g3 && f.get("rope_local_base_freq")) p.rope_base_swa = f.num("rope_local_base_freq", 0, 0, 1e12);
   if (const json* rs = f.get("rope_scaling")) {
     if (!rs->is_object()) throw f.bad("rope_scaling", "must be an object or null");
     const Fields r(*rs, path, f.name("rope_scaling."));
     std::string kind = r.str("rope_type", "");
     if (kind.empty()) kind = r.str("type", "default");
     if (kind == "linear") {
-      if (!g3) {
-        throw Error("ERR_UNSUPPORTED_MODEL", path + ": RoPE scaling is supported for Gemma 3 (global layers) only");
-      }
       if (!r.get("factor")) throw r.bad("factor", "is missing");
-      hp.rope_freq_scale = static_cast<float>(1.0 / r.num("factor", 1, 0, 1e6));
+      p.rope_scale_factor = r.num("factor", 1, 0, 1e6);
     } else if (kind != "default") {
-      throw Error("ERR_UNSUPPORTED_MODEL", path + ": RoPE scaling '" + kind + "' is not supported (linear is)");
+      throw Error("ERR_UNSUPPORTED_MODEL", path + ": RoPE scaling '" + kind.substr(0, 64) + "' is not supported (linear is)");
     }
   }
-
-  hp.has_post_norms = !g1;
-  hp.has_qk_norm = g3;
-  hp.query_pre_attn_scalar =
-      g1 ? static_cast<float>(hp.head_dim)
-         : static_cast<float>(f.num("query_pre_attn_scalar", d->query_pre_attn_scalar, 0, 1e9));
+  if (!g1 && f.get("query_pre_attn_scalar")) p.query_pre_attn_scalar = f.num("query_pre_attn_scalar", 0, 0, 1e9);
 
   // Sliding-window layers: layer_types when the config lists them, else the period
-  // (sliding_window_pattern; Gemma 2 alternates, starting with a sliding layer).
-  hp.layer_is_swa.assign(hp.n_layer, false);
+  // (sliding_window_pattern; transformers 4.53+ writes it as _sliding_window_pattern).
   if (!g1) {
-    hp.sliding_window = f.u32("sliding_window", d->sliding_window, 1, 1u << 24);
+    if (f.get("sliding_window")) p.sliding_window = f.u32("sliding_window", std::nullopt, 1, 1u << 24);
     if (const json* lt = f.get("layer_types")) {
-      if (!lt->is_array() || lt->size() != hp.n_layer) {
-        throw f.bad("layer_types", "must list one type per layer (" + std::to_string(hp.n_layer) + ")");
+      if (!lt->is_array() || lt->size() != p.n_layer) {
+        throw f.bad("layer_types", "must list one type per layer (" + std::to_string(p.n_layer) + ")");
       }
-      for (uint32_t i = 0; i < hp.n_layer; ++i) {
+      std::vector<bool> swa(p.n_layer);
+      for (uint32_t i = 0; i < p.n_layer; ++i) {
         const json& t = (*lt)[i];
-        if (t == "sliding_attention") hp.layer_is_swa[i] = true;
-        else if (t != "full_attention") throw f.bad("layer_types", "entry " + std::to_string(i) + " must be 'sliding_attention' or 'full_attention', not " + t.dump());
+        if (t == "sliding_attention") swa[i] = true;
+        else if (t != "full_attention") throw f.bad("layer_types", "entry " + std::to_string(i) + " must be 'sliding_attention' or 'full_attention', not " + describe(t));
       }
+      p.layer_is_swa = std::move(swa);
     } else {
-      // transformers 4.53+ writes the period as _sliding_window_pattern (next to layer_types)
       const char* key = f.has("sliding_window_pattern") ? "sliding_window_pattern" : "_sliding_window_pattern";
-      const uint32_t period = f.u32(key, d->swa_period, 1, 4096);
-      for (uint32_t i = 0; i < hp.n_layer; ++i) hp.layer_is_swa[i] = (i + 1) % period != 0;
+      if (f.get(key)) p.swa_period = f.u32(key, std::nullopt, 1, 4096);
     }
   }
+  cfg.hp = fill_family(p, Convention::HfConfig, path);
+  GemmaHParams& hp = cfg.hp;
   cfg.tie_word_embeddings = top.boolean("tie_word_embeddings", f.boolean("tie_word_embeddings", true));
 
   // What metadata() reports: GGUF's key names where GGUF has one, hf.* for the rest.

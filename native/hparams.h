@@ -28,11 +28,13 @@ struct GemmaHParams {
   std::vector<bool> layer_is_swa; // per layer: sliding-window (local) attention
   float rope_base = 10000.f;      // global layers
   float rope_base_swa = 10000.f;  // sliding-window layers
-  float rope_freq_scale = 1.f;    // linear RoPE scaling, global layers only (1/factor)
+  float rope_freq_scale = 1.f;    // linear RoPE scaling of global layers (1/factor)
+  float rope_freq_scale_swa = 1.f;  // of sliding layers (Gemma 2 scales all layers, Gemma 3 global ones)
   bool has_post_norms = false;    // post_attention_norm and post_ffw_norm (Gemma 2/3)
   bool has_qk_norm = false;       // RMSNorm on q and k heads (Gemma 3)
   bool tied_output = true;        // lm_head shares token_embd
 
+  // Reads what the file states and fills the rest as llama.cpp does (gemma_family.h).
   static GemmaHParams from_gguf(const GgufFile& f);
 };
 

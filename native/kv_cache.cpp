@@ -7,13 +7,20 @@
 
 namespace potron {
 
-KvCache::KvCache(const GemmaHParams& hp, uint32_t size, ggml_type type, ggml_backend_t backend) : cells_(size) {
+// The tensors (and the cell table) are padded to a multiple of 256 cells, as llama.cpp pads
+// its context: n_kv then takes the same values as llama.cpp's for any context size, so the
+// attention matmuls have the same shapes and sum in the same order. Only `size` cells are ever
+// claimed; the padding stays empty (masked).
+static uint32_t padded(uint32_t size) { return (size + kKvPad - 1) / kKvPad * kKvPad; }
+
+KvCache::KvCache(const GemmaHParams& hp, uint32_t size, ggml_type type, ggml_backend_t backend)
+    : cells_(padded(size)), size_(size) {
   ggml_init_params params{ggml_tensor_overhead() * 2 * hp.n_layer, nullptr, /*no_alloc=*/true};
   ctx_ = ggml_init(params);
   const int64_t row = static_cast<int64_t>(hp.head_dim) * hp.n_head_kv;
   for (uint32_t il = 0; il < hp.n_layer; ++il) {
-    k_.push_back(ggml_new_tensor_2d(ctx_, type, row, size));
-    v_.push_back(ggml_new_tensor_2d(ctx_, type, row, size));
+    k_.push_back(ggml_new_tensor_2d(ctx_, type, row, padded(size)));
+    v_.push_back(ggml_new_tensor_2d(ctx_, type, row, padded(size)));
     ggml_format_name(k_.back(), "cache_k_l%u", il);
     ggml_format_name(v_.back(), "cache_v_l%u", il);
   }
@@ -63,8 +70,7 @@ uint32_t KvCache::n_kv() const {
   for (uint32_t i = size(); i > 0; --i) {
     if (!cells_[i - 1].empty()) { last = i; break; }
   }
-  const uint32_t pad = 256;
-  return std::min(size(), std::max(pad, (last + pad - 1) / pad * pad));
+  return std::min(padded_size(), std::max(kKvPad, padded(last)));
 }
 
 int32_t KvCache::seq_pos_max(int32_t seq) const {

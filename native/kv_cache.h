@@ -13,6 +13,7 @@
 namespace potron {
 
 constexpr uint32_t kMaxSeq = 256;
+constexpr uint32_t kKvPad = 256;  // llama.cpp's padding of the context and of n_kv
 
 struct KvCell {
   int32_t pos = -1;
@@ -27,17 +28,19 @@ class KvCache {
   KvCache(const KvCache&) = delete;
   KvCache& operator=(const KvCache&) = delete;
 
-  uint32_t size() const { return static_cast<uint32_t>(cells_.size()); }
+  uint32_t size() const { return size_; }  // usable cells
+  uint32_t padded_size() const { return static_cast<uint32_t>(cells_.size()); }  // cells in the tensors
   uint32_t used() const { return used_; }
   const KvCell& cell(uint32_t i) const { return cells_[i]; }
-  ggml_tensor* k(uint32_t il) const { return k_[il]; }   // [head_dim*n_head_kv, size]
-  ggml_tensor* v(uint32_t il) const { return v_[il]; }   // [head_dim*n_head_kv, size]
+  ggml_tensor* k(uint32_t il) const { return k_[il]; }   // [head_dim*n_head_kv, padded_size]
+  ggml_tensor* v(uint32_t il) const { return v_[il]; }   // [head_dim*n_head_kv, padded_size]
   size_t bytes() const;
 
   // Claims n free cells (lowest first) for tokens at (pos[i], seq[i]); throws when full.
   std::vector<int64_t> claim(const int32_t* pos, const int32_t* seq, uint32_t n);
   void release(const std::vector<int64_t>& cells);  // undo a claim (aborted decode)
-  // Cells [0, n_kv) cover every used cell; padded so graph shapes change rarely.
+  // Cells [0, n_kv) cover every used cell; padded to 256 as llama.cpp pads, so graph shapes
+  // change rarely and match llama.cpp's.
   uint32_t n_kv() const;
   int32_t seq_pos_max(int32_t seq) const;  // -1 when the sequence is empty
 
@@ -46,7 +49,8 @@ class KvCache {
   void clear();
 
  private:
-  std::vector<KvCell> cells_;
+  std::vector<KvCell> cells_;  // padded_size() of them; only the first size_ are claimed
+  uint32_t size_ = 0;
   uint32_t used_ = 0;
   std::vector<ggml_tensor*> k_, v_;
   ggml_context* ctx_ = nullptr;

@@ -66,6 +66,7 @@ Napi::Value ModelWrap::Info(const Napi::CallbackInfo& info) {
   h.Set("ropeBase", hp.rope_base);
   h.Set("ropeBaseSwa", hp.rope_base_swa);
   h.Set("ropeFreqScale", hp.rope_freq_scale);
+  h.Set("ropeFreqScaleSwa", hp.rope_freq_scale_swa);
   h.Set("hasPostNorms", hp.has_post_norms);
   h.Set("hasQkNorm", hp.has_qk_norm);
   h.Set("tiedOutput", hp.tied_output);

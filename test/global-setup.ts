@@ -3,7 +3,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 
-import { families, gemma3VocabHfDir, gemma3VocabHfTwin, gemma3VocabModel, hfModel, hfModelDir, hfModels, hfTwin, modelDir, root, tinyModel, weightTypes } from './helpers/models.js';
+import {
+  families, gemma3VocabHfDir, gemma3VocabHfTwin, gemma3VocabModel, hfModel, hfModelDir, hfModels, hfTwin, modelDir, root, tinyModel,
+  variantHfDir, variantModel, variants, weightTypes, type Variant,
+} from './helpers/models.js';
 
 // Generates the tiny models the tests use (seconds; deterministic from the seed).
 export default async function setup(): Promise<void> {
@@ -25,6 +28,7 @@ export default async function setup(): Promise<void> {
     fs.renameSync(gemma3VocabModel + '.tmp', gemma3VocabModel);
   }
   await makeHfModels();
+  makeVariants();
   // an HF directory with the real vocabulary and its GGUF twin (engine tests: both paths agree)
   if (!fs.existsSync(gemma3VocabHfDir) || !fs.existsSync(gemma3VocabHfTwin)) {
     for (const p of [gemma3VocabHfDir + '.tmp', gemma3VocabHfTwin + '.tmp']) fs.rmSync(p, { recursive: true, force: true });
@@ -34,6 +38,23 @@ export default async function setup(): Promise<void> {
       fs.rmSync(p, { recursive: true, force: true });
       fs.renameSync(p + '.tmp', p);
     }
+  }
+}
+
+// Hub-shaped and odd-but-valid models (helpers/models.ts variants), seed 1.
+function makeVariants(): void {
+  const gen = path.join(root, 'scripts', 'make-tiny-gemma');
+  fs.mkdirSync(path.join(modelDir, 'variants'), { recursive: true });
+  for (const [name, flags] of Object.entries(variants) as Array<[Variant, readonly string[]]>) {
+    const gguf = variantModel(name), hf = variantHfDir(name);
+    if (fs.existsSync(gguf) && (!hf || fs.existsSync(hf))) continue;
+    for (const p of [gguf + '.tmp', ...(hf ? [hf + '.tmp'] : [])]) fs.rmSync(p, { recursive: true, force: true });
+    execFileSync('python3', [gen, '--preset', 'tiny', '--seed', '1', ...flags, '--out', gguf + '.tmp', ...(hf ? ['--hf-out', hf + '.tmp'] : [])], { stdio: 'inherit' });
+    if (hf) {
+      fs.rmSync(hf, { recursive: true, force: true });
+      fs.renameSync(hf + '.tmp', hf);
+    }
+    fs.renameSync(gguf + '.tmp', gguf);
   }
 }
 

@@ -110,7 +110,7 @@ describe('hostile safetensors headers', () => {
     ['a header longer than the file', () => rawSafetensors('{"a":1}', Buffer.alloc(0), 1000n), /truncated: the header needs 1000/],
     ['a header that is not JSON', () => rawSafetensors('{"x": [1, 2'), /not valid JSON/],
     ['a header that is a JSON array', () => rawSafetensors('[1, 2, 3]'), /not a JSON object/],
-    ['JSON nested 100,000 deep', () => rawSafetensors(`{"__metadata__": ${deep}}`), /__metadata__ must be an object/],
+    ['JSON nested 100,000 deep', () => rawSafetensors(`{"__metadata__": ${deep}}`), /nests deeper than 64 levels/],
     ['invalid UTF-8 in a name', () => rawSafetensors(Buffer.concat([Buffer.from('{"a'), Buffer.from([0xff, 0xfe]), Buffer.from('":{}}')])), /not valid JSON/],
     ['trailing garbage after the JSON', () => rawSafetensors('{} xyz'), /not valid JSON/],
     ['metadata that is not a string', () => rawSafetensors(json({ __metadata__: { format: 1 } })), /__metadata__ 'format' must be a string/],
@@ -186,6 +186,14 @@ describe('hostile config.json', () => {
     ['gemma3 without text_config', () => JSON.stringify({ model_type: 'gemma3' }), /'text_config' is missing/],
     ['gemma3 with a text_config that is not an object', () => JSON.stringify({ model_type: 'gemma3', text_config: [1] }), /'text_config' must be an object/],
     ['a text_config field out of range', () => JSON.stringify({ model_type: 'gemma3', text_config: { num_attention_heads: -4 } }), /'text_config.num_attention_heads' must be an integer/],
+    ...(['vocab_size', 'hidden_size', 'num_hidden_layers', 'sliding_window'] as const).map(
+      (key) => [`${key} nested 100,000 deep`, () => cfg({ [key]: 0 }).replace(`"${key}":0`, `"${key}":${'['.repeat(1e5)}${']'.repeat(1e5)}`), /config.json nests deeper than 64 levels/] as [string, () => string, RegExp],
+    ),
+    // within the nesting limit: named by its kind, never dumped
+    ['hidden_size nested 60 deep', () => cfg({ hidden_size: JSON.parse('['.repeat(60) + ']'.repeat(60)) }), /'hidden_size' must be an integer in 1\.\.262144, not an array of 1 elements$/],
+    ['a 1 MB string for a number', () => cfg({ sliding_window: 'x'.repeat(1 << 20) }), /'sliding_window' must be an integer in 1\.\.16777216, not a string of 1048576 bytes$/],
+    ['NaN (as Python writes it)', () => cfg({ rms_norm_eps: 0 }).replace('"rms_norm_eps":0', '"rms_norm_eps":NaN'), /config.json is not valid JSON/],
+    ['a RoPE base of 1e300', () => cfg({ rope_theta: 1e300 }), /'rope_theta' must be a number in \(0, 1e\+12\]/],
     ['a linear rope_scaling without factor', () => cfg({ model_type: 'gemma3_text', rope_scaling: { rope_type: 'linear' } }), /'rope_scaling.factor' is missing/],
   ];
   it.each(bad)('%s', async (_name, text, message) => {
@@ -196,6 +204,7 @@ describe('hostile config.json', () => {
 
   const unsupported: Array<[string, () => string, string, RegExp]> = [
     ['a llama config', () => cfg({ model_type: 'llama' }), 'ERR_UNSUPPORTED_ARCH', /model_type 'llama' is not supported/],
+    ['a 1 MB model_type', () => cfg({ model_type: 'y'.repeat(1 << 20) }), 'ERR_UNSUPPORTED_ARCH', /^.{0,400}$/],
     ['a ReLU MLP', () => cfg({ hidden_activation: 'relu' }), 'ERR_UNSUPPORTED_MODEL', /'hidden_activation' is 'relu'/],
     ['YaRN RoPE scaling', () => cfg({ model_type: 'gemma3_text', rope_scaling: { rope_type: 'yarn', factor: 4 } }), 'ERR_UNSUPPORTED_MODEL', /RoPE scaling 'yarn'/],
     ['attention biases', () => cfg({ attention_bias: true }), 'ERR_UNSUPPORTED_MODEL', /attention_bias/],

@@ -36,6 +36,8 @@ export interface NativeHParams {
   ropeBase: number;
   ropeBaseSwa: number;
   ropeFreqScale: number;
+  /** linear RoPE scaling of the sliding layers (Gemma 2 scales every layer, Gemma 3 the global ones) */
+  ropeFreqScaleSwa: number;
   hasPostNorms: boolean;
   hasQkNorm: boolean;
   tiedOutput: boolean;

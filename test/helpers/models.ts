@@ -10,6 +10,33 @@ export type Family = (typeof families)[number];
 export const weightTypes = ['f32', 'f16', 'bf16', 'q8_0', 'q4_0', 'q4_k', 'q6_k'] as const;
 export type WeightType = (typeof weightTypes)[number];
 
+/**
+ * Files shaped like the ones on the hub, and odd but valid models (make-tiny-gemma flags): the
+ * fixtures above always write every key with our own generator's choices, which hid real bugs.
+ * Each is a GGUF (variantModel) and, for F32 ones, an HF directory of the same weights.
+ */
+export const variants = {
+  // metadata as 2024 / early-2025 converters wrote it
+  'gemma-legacy': ['--arch', 'gemma', '--legacy-keys'],
+  // no soft-cap keys: llama.cpp caps at 50 / 30, so activations are made large enough to matter
+  'gemma2-legacy': ['--arch', 'gemma2', '--legacy-keys', '--activation-scale', '40'],
+  'gemma3-legacy': ['--arch', 'gemma3', '--legacy-keys'],
+  'gemma3-legacy-q4_k': ['--arch', 'gemma3', '--legacy-keys', '--type', 'q4_k'],
+  'gemma3-3-layers': ['--arch', 'gemma3', '--layers', '3'], // fewer than the period: all sliding
+  'gemma3-head-dim-32': ['--arch', 'gemma3', '--head-dim', '32'], // hidden 64 / 4 heads = 16
+  'gemma3-rope-scaled': ['--arch', 'gemma3', '--rope-scaling', '8'], // linear, global layers
+} as const satisfies Record<string, readonly string[]>;
+export type Variant = keyof typeof variants;
+
+export function variantModel(name: Variant): string {
+  return path.join(modelDir, 'variants', `${name}.gguf`);
+}
+
+/** The HF directory twin of an F32 variant (undefined for quantized ones). */
+export function variantHfDir(name: Variant): string | undefined {
+  return (variants[name] as readonly string[]).includes('--type') ? undefined : path.join(modelDir, 'variants', `${name}-hf`);
+}
+
 /** A tiny Gemma 3 carrying the real Gemma 3 vocabulary (262,144 tokens), for tokenizer tests. */
 export const gemma3VocabModel = path.join(modelDir, 'gemma3-vocab.gguf');
 /** An HF directory with the real Gemma 3 vocabulary (tokenizer.json, tokenizer_config.json, generation_config.json) and its GGUF twin (BF16). */

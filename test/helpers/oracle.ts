@@ -19,6 +19,10 @@ function getModel(path: string): Promise<LlamaModel> {
 export interface OracleOptions {
   kvType: 'f16' | 'f32';
   flashAttn: boolean;
+  /** cells asked for (llama.cpp pads to 256, as we do); default max(256, tokens) */
+  contextSize?: number;
+  /** tokens per ubatch (node-llama-cpp sets n_batch = n_ubatch); default its own (512) */
+  batchSize?: number;
 }
 
 /** llama.cpp's next-token log-probabilities after every position of `tokens`. */
@@ -26,7 +30,8 @@ export async function oracleLogprobs(path: string, tokens: number[], V: number, 
   const model = await getModel(path);
   const kv = opts.kvType.toUpperCase() as 'F16' | 'F32';
   const ctx = await model.createContext({
-    contextSize: Math.max(256, tokens.length),
+    contextSize: opts.contextSize ?? Math.max(256, tokens.length),
+    ...(opts.batchSize ? { batchSize: opts.batchSize } : {}),
     flashAttention: opts.flashAttn,
     experimentalKvCacheKeyType: kv,
     experimentalKvCacheValueType: kv,
