@@ -10,8 +10,9 @@ namespace potron {
 // exp(x) for x <= 0 (arguments are always shifted by the maximum): 2^n * e^r with
 // |r| <= ln2/2 and a degree-6 polynomial for e^r (relative error ~2e-7, below float rounding of
 // the inputs). Written without calls or branches so the compiler vectorises the loops using it.
-static inline float exp_nonpos(float x) {
-  x = x > -87.0f ? x : -87.0f;  // below this exp underflows anyway; keeps 2^n a normal float
+static inline float exp_nonpos(float x_in) {
+  const bool zero = !(x_in > -87.0f);  // below this exp underflows anyway (and -inf, NaN: 0)
+  const float x = zero ? -87.0f : x_in;  // keeps 2^n a normal float
   const float t = x * 1.44269504088896341f;
   // t <= 0, so truncating t - 0.5 rounds t to the nearest integer (an integer conversion, which
   // vectorises and which no reordering of float math can undo)
@@ -21,7 +22,16 @@ static inline float exp_nonpos(float x) {
   const int32_t sb = (n + 127) << 23;
   float scale;
   std::memcpy(&scale, &sb, 4);
-  return p * scale;
+  return zero ? 0.0f : p * scale;
+}
+
+// scale * (x - xmax): the exponent of x's share of the softmax, <= 0. The entries equal to the
+// maximum get 0 (also when it is +inf or -inf); NaN (a NaN logit, or inf - inf) gets -inf, so a
+// NaN logit is a token that cannot be drawn. With any scale in (0, +inf] this never makes NaN.
+static inline float shifted(float x, float xmax, float scale) {
+  if (x == xmax) return 0.0f;
+  const float d = (x - xmax) * scale;
+  return d == d ? d : -INFINITY;
 }
 
 static float max_of(const float* x, size_t n) {
@@ -40,13 +50,12 @@ static float max_of(const float* x, size_t n) {
 
 // Max of 64 floats: 8 lanes over 8 rows, then the lanes (vectorises; used to skip blocks).
 static inline float max64(const float* p) {
-  float lane[8];
-  for (size_t j = 0; j < 8; ++j) lane[j] = p[j];
-  for (size_t r = 8; r < 64; r += 8) {
+  float lane[8] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY};
+  for (size_t r = 0; r < 64; r += 8) {
     for (size_t j = 0; j < 8; ++j) lane[j] = p[r + j] > lane[j] ? p[r + j] : lane[j];
   }
-  float m = lane[0];
-  for (size_t j = 1; j < 8; ++j) m = lane[j] > m ? lane[j] : m;
+  float m = -INFINITY;
+  for (size_t j = 0; j < 8; ++j) m = lane[j] > m ? lane[j] : m;
   return m;
 }
 
@@ -68,12 +77,14 @@ size_t top_k(const float* x, size_t n, size_t k, int32_t* ids, float* vals) {
   auto heap_cmp = [&](const E& a, const E& b) { return below(b, a); };
   std::vector<E> heap;
   heap.reserve(k);
-  for (size_t i = 0; i < k; ++i) heap.push_back({x[i], static_cast<int32_t>(i)});
+  // NaN ranks as -inf: the comparator must be a strict weak order
+  auto rank = [](float v) { return v == v ? v : -INFINITY; };
+  for (size_t i = 0; i < k; ++i) heap.push_back({rank(x[i]), static_cast<int32_t>(i)});
   std::make_heap(heap.begin(), heap.end(), heap_cmp);
   float floor_v = heap.front().v;
   auto offer = [&](size_t i) {
-    // later indices lose ties, so only strictly larger values enter
-    if (x[i] <= floor_v) return;
+    // later indices lose ties, so only strictly larger values enter (never NaN)
+    if (!(x[i] > floor_v)) return;
     std::pop_heap(heap.begin(), heap.end(), heap_cmp);
     heap.back() = {x[i], static_cast<int32_t>(i)};
     std::push_heap(heap.begin(), heap.end(), heap_cmp);
@@ -95,30 +106,31 @@ size_t top_k(const float* x, size_t n, size_t k, int32_t* ids, float* vals) {
   return k;
 }
 
-// sum_i exp(scale * x_i - m) over [begin, end): float lanes within a block (vectorised), the
+// sum_i exp(scale * (x_i - xmax)) over [begin, end): float lanes within a block (vectorised), the
 // blocks added in double, so 262k terms add up without visible rounding.
-static double sum_exp(const float* x, size_t begin, size_t end, float scale, float m) {
+static double sum_exp(const float* x, size_t begin, size_t end, float scale, float xmax) {
   double total = 0;
   constexpr size_t B = 1024;
   size_t i = begin;
   for (; i + B <= end; i += B) {
     float lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     for (size_t k = i; k < i + B; k += 8) {
-      for (size_t j = 0; j < 8; ++j) lane[j] += exp_nonpos(x[k + j] * scale - m);
+      for (size_t j = 0; j < 8; ++j) lane[j] += exp_nonpos(shifted(x[k + j], xmax, scale));
     }
     for (float v : lane) total += v;
   }
-  for (; i < end; ++i) total += exp_nonpos(x[i] * scale - m);
+  for (; i < end; ++i) total += exp_nonpos(shifted(x[i], xmax, scale));
   return total;
 }
 
 double log_partition(const float* x, size_t n, float scale) {
-  const float m = max_of(x, n) * scale;
-  return static_cast<double>(m) + std::log(sum_exp(x, 0, n, scale, m));
+  const float xmax = max_of(x, n);
+  if (std::isinf(xmax)) return xmax;  // +inf dominates; all -inf / NaN: no mass at all
+  return static_cast<double>(xmax) * scale + std::log(sum_exp(x, 0, n, scale, xmax));
 }
 
 size_t sample_softmax(const float* x, size_t n, float scale, double u) {
-  const float m = max_of(x, n) * scale;
+  const float m = max_of(x, n);
   const double target = u * sum_exp(x, 0, n, scale, m);
   // whole blocks are summed (vectorised) until the block holding the target; then one by one
   constexpr size_t B = 1024;
@@ -131,7 +143,7 @@ size_t sample_softmax(const float* x, size_t n, float scale, double u) {
   }
   size_t last = 0;
   for (size_t i = start; i < n; ++i) {
-    const float e = exp_nonpos(x[i] * scale - m);
+    const float e = exp_nonpos(shifted(x[i], m, scale));
     if (e == 0.0f) continue;
     acc += e;
     last = i;
@@ -146,16 +158,16 @@ size_t top_p(const float* x, size_t n, float scale, double p, int32_t* ids, floa
   // bucket only the best of its entries: no sort of the vocabulary, however flat it is.
   constexpr int kBuckets = 4096;
   constexpr float kPerNat = 128.0f;  // buckets cover 32 nats; the rest share the last one
-  const float m = max_of(x, n) * scale;
+  const float m = max_of(x, n);
   std::vector<double> mass(kBuckets, 0.0);
   auto bucket = [&](float v) {
-    const float d = (m - v * scale) * kPerNat;
+    const float d = -shifted(v, m, scale) * kPerNat;  // >= 0 or +inf, never NaN
     return d >= kBuckets - 1 ? kBuckets - 1 : static_cast<int>(d);
   };
   // masses relative to the best token's (exp(0) = 1); normalised by their total below
   double total = 0;
   for (size_t i = 0; i < n; ++i) {
-    const float e = exp_nonpos(x[i] * scale - m);
+    const float e = exp_nonpos(shifted(x[i], m, scale));
     mass[bucket(x[i])] += e;
     total += e;
   }
@@ -177,11 +189,13 @@ size_t top_p(const float* x, size_t n, float scale, double p, int32_t* ids, floa
       edge.emplace_back(x[i], static_cast<int32_t>(i));
     }
   }
+  // NaN entries (mass 0) rank last: the comparator must be a strict weak order
+  for (auto& e : edge) if (e.first != e.first) e.first = -INFINITY;
   std::sort(edge.begin(), edge.end(), [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
   for (const auto& [v, i] : edge) {
     ids[count] = i;
     vals[count++] = v;
-    acc += exp_nonpos(v * scale - m);
+    acc += exp_nonpos(shifted(v, m, scale));
     if (acc >= target) break;
   }
   return count > 0 ? count : 1;

@@ -7,13 +7,18 @@
 
 namespace potron {
 
+// Any input is safe: a NaN logit is a token that cannot be drawn (it ranks as -inf); +inf
+// logits share all the probability; when nothing is above -inf, the -inf entries share it; a
+// row of only NaN has nothing to draw and gives index 0 (a list of one). scale may be any value
+// in (0, +inf] (+inf: the greedy limit), and no value of it or of x makes an index out of range.
+
 // Index of the largest value; the lowest index on ties.
 size_t argmax(const float* x, size_t n);
 
 // The k largest values, in descending order (ties: lower index first); returns how many (min(k, n)).
 size_t top_k(const float* x, size_t n, size_t k, int32_t* ids, float* vals);
 
-// log(sum_i exp(scale * x_i)), computed stably.
+// log(sum_i exp(scale * x_i)), computed stably; +inf if some x_i is +inf, -inf if none is finite.
 double log_partition(const float* x, size_t n, float scale);
 
 // Draws i with probability exp(scale * x_i) / sum, given u uniform in [0, 1).

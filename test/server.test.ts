@@ -218,6 +218,18 @@ describe('the OpenAI API with the real Gemma 3 vocabulary and chat template', ()
     });
   });
 
+  it('extreme sampling values answer like any other request (temperature 1e-39 once crashed the server)', async () => {
+    const greedy = await client.chat.completions.create({ model: MODEL, messages: hi, max_tokens: 6, temperature: 0 });
+    for (const extra of [{ temperature: 1e-39, top_p: 0.9 }, { temperature: 1e-39, top_p: 1e-9 }, { temperature: 2, top_p: 1e-9 }, { temperature: 1e-6, logprobs: true, top_logprobs: 20 }]) {
+      const r = await client.chat.completions.create({ model: MODEL, messages: hi, max_tokens: 6, seed: 1, ...extra });
+      expect(r.choices[0]!.finish_reason).toBe('length');
+      // below 1e-5 the temperature is greedy, whatever top_p says
+      if (extra.temperature < 1e-5) expect(r.choices[0]!.message.content).toBe(greedy.choices[0]!.message.content);
+      for (const lp of r.choices[0]!.logprobs?.content ?? []) expect(Number.isFinite(lp.logprob)).toBe(true);
+    }
+    expect((await fetch(`${t.url}/health`)).status).toBe(200);
+  });
+
   it('16 concurrent streams all complete', async () => {
     const runs = Array.from({ length: 16 }, async (_, i) => {
       const s = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: `Question ${i}` }], max_tokens: 12, seed: i, stream: true, stream_options: { include_usage: true } });

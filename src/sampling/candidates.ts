@@ -49,7 +49,7 @@ export class Candidates {
     if (this.full || this.sorted) return;
     const order = Array.from({ length: this.n }, (_, i) => i);
     const { ids, logits } = this;
-    order.sort((a, b) => logits[b]! - logits[a]! || ids[a]! - ids[b]!);
+    order.sort((a, b) => compareDesc(logits[a]!, logits[b]!) || ids[a]! - ids[b]!);
     const ids2 = new Int32Array(this.n);
     const logits2 = new Float32Array(this.n);
     for (let i = 0; i < this.n; i++) {
@@ -59,17 +59,33 @@ export class Candidates {
     this.setList(ids2, logits2, this.n, true);
   }
 
-  /** Softmax of a list at the current temperature (Float64 so long tails sum exactly enough). */
+  /**
+   * Softmax of a list at the current temperature (Float64 so long tails sum exactly enough),
+   * with the kernels' rules for odd values (sampling_kernels.h): NaN has probability 0, +inf
+   * entries share all of it, -inf ones share it when nothing is larger; a list of only NaN is
+   * taken as uniform (something must be drawn).
+   */
   listProbs(): Float64Array {
     const { logits, n, invTemp } = this;
     let max = -Infinity;
     for (let i = 0; i < n; i++) if (logits[i]! > max) max = logits[i]!;
     const p = new Float64Array(n);
     let sum = 0;
-    for (let i = 0; i < n; i++) sum += p[i] = Math.exp((logits[i]! - max) * invTemp);
+    for (let i = 0; i < n; i++) {
+      const x = logits[i]!;
+      const d = x === max ? 0 : (x - max) * invTemp;
+      sum += p[i] = Number.isNaN(d) ? 0 : Math.exp(d);
+    }
+    if (sum === 0) return p.fill(1 / n);
     for (let i = 0; i < n; i++) p[i]! /= sum;
     return p;
   }
+}
+
+/** Descending order of logits for sorting, NaN last (a strict weak order, unlike b - a). */
+export function compareDesc(a: number, b: number): number {
+  const x = Number.isNaN(a) ? -Infinity : a, y = Number.isNaN(b) ? -Infinity : b;
+  return x > y ? -1 : x < y ? 1 : 0;
 }
 
 /** Largest value of a row (native: the row may hold 262,144 entries). */

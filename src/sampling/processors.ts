@@ -1,4 +1,4 @@
-import { Candidates, logPartition, nucleus, rowMax, selectAtLeast, topKOfRow } from './candidates.js';
+import { argmax, Candidates, logPartition, nucleus, rowMax, selectAtLeast, topKOfRow } from './candidates.js';
 
 /**
  * Logits processors, applied in this fixed order (see Sampler):
@@ -137,7 +137,8 @@ export class MinP implements CandidateProcessor {
     const cut = Math.log(this.minP) / c.invTemp;
     if (c.full) {
       const { ids, logits, n } = selectAtLeast(c.row, rowMax(c.row) + cut);
-      c.setList(ids, logits, n, false);
+      if (n > 0) c.setList(ids, logits, n, false);
+      else c.setList(Int32Array.of(argmax(c.row)), Float32Array.of(c.row[argmax(c.row)]!), 1, true); // a row of NaN
       return;
     }
     let max = -Infinity;
@@ -150,6 +151,6 @@ export class MinP implements CandidateProcessor {
         c.logits[j++] = c.logits[i]!;
       }
     }
-    c.n = j; // order is kept, so a sorted list stays sorted
+    c.n = Math.max(j, 1); // order is kept, so a sorted list stays sorted; a list of NaN keeps one
   }
 }

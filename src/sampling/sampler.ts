@@ -27,8 +27,24 @@ export interface SampledToken {
 }
 
 /**
+ * Temperatures below this are greedy, as vLLM treats them (its _SAMPLING_EPS): 1 / t would
+ * overflow the logits' float range long before it changed which token wins.
+ */
+export const GREEDY_BELOW = 1e-5;
+
+/** Log-probabilities are clamped here, as vLLM clamps them: JSON has no -Infinity. */
+export const MIN_LOGPROB = -9999;
+
+/** log p of a logit x given the row's log-partition lse, never NaN (see MIN_LOGPROB). */
+export function logprobOf(x: number, lse: number): number {
+  const lp = x - lse;
+  if (Number.isNaN(lp)) return x === Infinity ? 0 : MIN_LOGPROB; // inf - inf; a NaN logit
+  return Math.max(lp, MIN_LOGPROB);
+}
+
+/**
  * One request's sampler: the processors in their fixed order (processors.ts), then a draw from
- * the request's own seeded generator, or argmax at temperature 0. Logprobs describe the model's
+ * the request's own seeded generator, or argmax below GREEDY_BELOW. Logprobs describe the model's
  * raw distribution, as vLLM reports them, so they do not change with the sampling settings.
  */
 export class Sampler {
@@ -37,6 +53,7 @@ export class Sampler {
   private readonly rng: Rng;
   private readonly rowProcessors: RowProcessor[] = [];
   private readonly candidateProcessors: CandidateProcessor[] = [];
+  private readonly greedy: boolean;
 
   constructor(
     private readonly params: SamplingParams,
@@ -50,7 +67,8 @@ export class Sampler {
     if (params.repetitionPenalty !== 1 || params.presencePenalty !== 0 || params.frequencyPenalty !== 0) {
       this.rowProcessors.push(new Penalties(params.repetitionPenalty, params.presencePenalty, params.frequencyPenalty));
     }
-    if (params.temperature > 0) {
+    this.greedy = params.temperature < GREEDY_BELOW;
+    if (!this.greedy) {
       this.candidateProcessors.push(new Temperature(params.temperature));
       if (params.topK > 0) this.candidateProcessors.push(new TopK(params.topK));
       if (params.topP < 1) this.candidateProcessors.push(new TopP(params.topP));
@@ -68,7 +86,7 @@ export class Sampler {
     for (const p of this.rowProcessors) p.apply(row, this.history);
 
     let id: number;
-    if (this.params.temperature === 0) {
+    if (this.greedy) {
       id = argmax(row);
     } else {
       const c = new Candidates(row);
@@ -79,10 +97,10 @@ export class Sampler {
 
     if (!raw) return { id };
     const lse = logPartition(raw, 1);
-    const out: SampledToken = { id, logprob: raw[id]! - lse };
+    const out: SampledToken = { id, logprob: logprobOf(raw[id]!, lse) };
     if (this.params.topLogprobs > 0) {
       const top = topKOfRow(raw, this.params.topLogprobs);
-      out.top = Array.from(top.ids, (t, i) => ({ id: t, logprob: top.logits[i]! - lse }));
+      out.top = Array.from(top.ids, (t, i) => ({ id: t, logprob: logprobOf(top.logits[i]!, lse) }));
     }
     return out;
   }
@@ -91,7 +109,7 @@ export class Sampler {
 /** Draws from the candidates' distribution with u in [0, 1). */
 export function draw(c: Candidates, u: number): number {
   if (!c.full) {
-    if (c.n === 1) return c.ids[0]!;
+    if (c.n <= 1) return c.n === 1 ? c.ids[0]! : argmax(c.row);
     // a long list (a wide nucleus): the native loop over its logits
     if (c.n > 1024) return c.ids[sampleSoftmax(c.logits.subarray(0, c.n), c.invTemp, u)]!;
     const probs = c.listProbs();
