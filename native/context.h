@@ -53,6 +53,8 @@ class Context {
   Context& operator=(const Context&) = delete;
 
   const ContextParams& params() const { return params_; }
+
+  const Model& model() const { return *model_; }
   const KvCache& kv() const { return *kv_; }
   // Validates the whole batch before touching the cache. Returns n_outputs x n_vocab logits,
   // rows in batch order of the flagged positions. On abort or error the cache is as before.

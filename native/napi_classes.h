@@ -21,6 +21,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value CreateContext(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   const std::shared_ptr<Model>& live(Napi::Env env) const;
+  static Napi::Value metadata_value(Napi::Env env, const Model& m);
 
   std::shared_ptr<Model> model_;  // contexts hold their own reference, so close() is safe
 };
@@ -44,6 +45,10 @@ class ContextWrap : public Napi::ObjectWrap<ContextWrap> {
 
   std::unique_ptr<Context> ctx_;
   bool busy_ = false;
+  uint32_t kv_used_at_start_ = 0;  // state() while a decode runs: the cache as it began
+  // decode(..., out) writes here off the JS thread and copies into `out` on it, so a buffer the
+  // caller detaches or transfers meanwhile is never written after it is freed
+  std::shared_ptr<std::vector<float>> scratch_ = std::make_shared<std::vector<float>>();
 };
 
 }  // namespace potron

@@ -1,3 +1,5 @@
+#include <cmath>
+#include <cstdint>
 #include <cstring>
 
 #include "napi_classes.h"
@@ -43,14 +45,19 @@ static std::vector<T> typed_arg(const Napi::CallbackInfo& info, size_t i, napi_t
 
 static int32_t int_arg(const Napi::CallbackInfo& info, size_t i, const char* name) {
   if (i >= info.Length() || !info[i].IsNumber()) throw_js(info.Env(), "ERR_INVALID_ARG", std::string(name) + " must be an integer");
-  double d = info[i].As<Napi::Number>().DoubleValue();
-  if (d != static_cast<double>(static_cast<int32_t>(d))) throw_js(info.Env(), "ERR_INVALID_ARG", std::string(name) + " must be a 32-bit integer");
+  const double d = info[i].As<Napi::Number>().DoubleValue();
+  // range first: converting NaN or 1e20 to int32 is undefined behaviour
+  if (!(d >= INT32_MIN && d <= INT32_MAX) || d != std::floor(d)) {
+    throw_js(info.Env(), "ERR_INVALID_ARG", std::string(name) + " must be a 32-bit integer");
+  }
   return static_cast<int32_t>(d);
 }
 
 // decode(tokens, pos, seq, output, out?: Float32Array): Promise<Float32Array>. With `out`, the
-// logits are written into it (it must not be touched until the promise settles) and the result
-// is a view of it; without, into a new buffer that JS then owns.
+// logits end up in it and the result is a view of it: they are computed into this context's
+// scratch buffer (reused, so no allocation per call) and copied on the JS thread once done; an
+// `out` detached or shrunk meanwhile rejects with ERR_INVALID_ARG. Without, into a new buffer
+// that JS then owns.
 Napi::Value ContextWrap::Decode(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Context& ctx = idle(env);
@@ -61,27 +68,41 @@ Napi::Value ContextWrap::Decode(const Napi::CallbackInfo& info) {
   batch->output = typed_arg<uint8_t>(info, 3, napi_uint8_array, "output flags");
   LogitsDest dest;
   std::shared_ptr<Napi::Reference<Napi::Float32Array>> out_ref;
+  std::shared_ptr<std::vector<float>> scratch;
   if (info.Length() > 4 && !info[4].IsUndefined()) {
     if (!info[4].IsTypedArray() || info[4].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
       throw_js(env, "ERR_INVALID_ARG", "out must be a Float32Array");
     }
     auto out = info[4].As<Napi::Float32Array>();
-    dest = {out.Data(), out.ElementLength()};
-    // held until the worker is deleted (after the promise settles), so the memory it writes stays alive
+    scratch = scratch_;
+    size_t wanted = 0;
+    for (uint8_t o : batch->output) wanted += o ? 1 : 0;
+    wanted *= ctx.model().hp().n_vocab;
+    if (out.ElementLength() < wanted) {
+      throw_js(env, "ERR_INVALID_ARG", "the output buffer holds " + std::to_string(out.ElementLength()) +
+                                           " floats; this batch needs " + std::to_string(wanted) + " (outputs x vocabulary)");
+    }
+    if (scratch->size() < wanted) scratch->resize(wanted);
+    dest = {scratch->data(), scratch->size()};
     out_ref = std::make_shared<Napi::Reference<Napi::Float32Array>>(Napi::Persistent(out));
   }
   auto logits = std::make_shared<Logits>();
   Context* raw = &ctx;
   busy_ = true;
+  kv_used_at_start_ = ctx.kv().used();
   ctx.reset_abort();
   // The wrapper stays alive while the worker holds a reference to its JS object.
   Napi::ObjectReference self = Napi::Persistent(Value());
   auto self_ref = std::make_shared<Napi::ObjectReference>(std::move(self));
   auto* w = new PromiseWorker(
       env, [raw, batch, logits, dest] { *logits = raw->decode(*batch, dest); },
-      [logits, out_ref](Napi::Env env) -> Napi::Value {
+      [logits, out_ref, scratch](Napi::Env env) -> Napi::Value {
         if (out_ref) {
           Napi::Float32Array out = out_ref->Value();
+          if (out.ArrayBuffer().IsDetached() || out.ElementLength() < logits->size) {
+            throw_js(env, "ERR_INVALID_ARG", "the output buffer was detached or transferred while the decode ran");
+          }
+          std::memcpy(out.Data(), scratch->data(), logits->size * sizeof(float));
           return Napi::Float32Array::New(env, logits->size, out.ArrayBuffer(), out.ByteOffset());
         }
         if (logits->size == 0) return Napi::Float32Array::New(env, 0);
@@ -122,10 +143,11 @@ Napi::Value ContextWrap::SeqCopy(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// ERR_BUSY while a decode runs: the cache is being written on the compute thread.
 Napi::Value ContextWrap::SeqPosMax(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!ctx_) throw_js(env, "ERR_CLOSED", "the context is closed");
-  return Napi::Number::New(env, guarded(env, [&] { return ctx_->seq_pos_max(int_arg(info, 0, "seq")); }));
+  Context& ctx = idle(env);
+  return Napi::Number::New(env, guarded(env, [&] { return ctx.seq_pos_max(int_arg(info, 0, "seq")); }));
 }
 
 Napi::Value ContextWrap::Clear(const Napi::CallbackInfo& info) {
@@ -144,7 +166,8 @@ Napi::Value ContextWrap::State(const Napi::CallbackInfo& info) {
   o.Set("threads", p.n_threads);
   o.Set("kvType", p.kv_type == GGML_TYPE_F16 ? "f16" : "f32");
   o.Set("flashAttn", p.flash_attn);
-  o.Set("kvUsed", ctx_->kv().used());
+  // while a decode runs the compute thread changes the cells: report them as it found them
+  o.Set("kvUsed", busy_ ? kv_used_at_start_ : ctx_->kv().used());
   o.Set("kvBytes", static_cast<double>(ctx_->kv().bytes()));
   o.Set("busy", busy_);
   return o;

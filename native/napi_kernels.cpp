@@ -3,6 +3,7 @@
 #include <napi.h>
 
 #include <algorithm>
+#include <cmath>
 #include <type_traits>
 
 #include "napi_util.h"
@@ -39,11 +40,14 @@ static Napi::Value TopK(const Napi::CallbackInfo& info) {
   const double k = number_arg(info, 1, "topK", "k");
   auto ids = typed_arg<int32_t>(info, 2, "topK", "ids");
   auto vals = typed_arg<float>(info, 3, "topK", "vals");
-  if (!(k >= 0) || k != static_cast<double>(static_cast<size_t>(k)) || ids.ElementLength() < std::min<size_t>(k, x.ElementLength()) ||
+  // range first: converting NaN or 1e20 to size_t is undefined behaviour
+  if (!(k >= 0 && k <= 9007199254740992.0) || k != std::floor(k) || ids.ElementLength() < std::min<size_t>(k, x.ElementLength()) ||
       vals.ElementLength() < std::min<size_t>(k, x.ElementLength())) {
     throw_js(info.Env(), "ERR_INVALID_ARG", "topK: k must be an integer >= 0 and ids/vals must hold min(k, row length)");
   }
-  return Napi::Number::New(info.Env(), static_cast<double>(top_k(x.Data(), x.ElementLength(), static_cast<size_t>(k), ids.Data(), vals.Data())));
+  return Napi::Number::New(info.Env(), guarded(info.Env(), [&] {
+    return static_cast<double>(top_k(x.Data(), x.ElementLength(), static_cast<size_t>(k), ids.Data(), vals.Data()));
+  }));
 }
 
 static Napi::Value LogPartition(const Napi::CallbackInfo& info) {
@@ -74,7 +78,9 @@ static Napi::Value TopP(const Napi::CallbackInfo& info) {
       vals.ElementLength() < x.ElementLength()) {
     throw_js(info.Env(), "ERR_INVALID_ARG", "topP: needs a non-empty row, scale > 0, p in (0, 1] and ids/vals as long as the row");
   }
-  return Napi::Number::New(info.Env(), static_cast<double>(top_p(x.Data(), x.ElementLength(), static_cast<float>(scale), p, ids.Data(), vals.Data())));
+  return Napi::Number::New(info.Env(), guarded(info.Env(), [&] {
+    return static_cast<double>(top_p(x.Data(), x.ElementLength(), static_cast<float>(scale), p, ids.Data(), vals.Data()));
+  }));
 }
 
 // selectAtLeast(row, threshold, ids, vals) -> count, in index order

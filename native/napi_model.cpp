@@ -112,6 +112,10 @@ static Napi::Value array_value(Napi::Env env, const GgufValue& v) {
 Napi::Value ModelWrap::Metadata(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const Model& m = *live(env);
+  return guarded(env, [&] { return metadata_value(env, m); });
+}
+
+Napi::Value ModelWrap::metadata_value(Napi::Env env, const Model& m) {
   if (!m.gguf()) {
     // HF directory: the record hf_config.cpp built, as a plain object
     Napi::Object json = env.Global().Get("JSON").As<Napi::Object>();
@@ -145,6 +149,7 @@ Napi::Value ModelWrap::CreateContext(const Napi::CallbackInfo& info) {
   p.n_seq_max = opt_u32(o, "nSeqMax", p.n_seq_max);
   p.n_ubatch = opt_u32(o, "nUbatch", p.n_ubatch);
   p.n_threads = static_cast<int>(opt_u32(o, "threads", 0));
+  if (p.n_threads > 512) throw_js(env, "ERR_INVALID_ARG", "threads must be at most 512 (ggml's limit)");
   if (!o.Get("kvType").IsUndefined()) {
     std::string t = o.Get("kvType").ToString();
     if (t == "f16") p.kv_type = GGML_TYPE_F16;

@@ -75,6 +75,12 @@ auto guarded(Napi::Env env, F&& fn) -> decltype(fn()) {
     return fn();
   } catch (const Error& e) {
     throw_js(env, e.code, e.what());
+  } catch (const std::bad_alloc&) {
+    throw_js(env, "ERR_NO_MEMORY", "out of memory");
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const std::exception& e) {  // never let a C++ exception cross into N-API
+    throw_js(env, "ERR_NATIVE", e.what());
   }
 }
 

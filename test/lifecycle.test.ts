@@ -162,3 +162,85 @@ describe('decode into a caller-owned buffer', () => {
     }
   });
 });
+
+describe('the JS boundary under misuse', () => {
+  let m: Model;
+  beforeAll(async () => {
+    m = await Model.open(tinyModel('gemma3', 'q8_0'));
+  });
+  afterAll(async () => {
+    await m.close();
+  });
+  const long = (n = 600) => new Batch().addSequence(testTokens(n, 384, 5), 0, 0, true);
+
+  it('an out buffer transferred while the decode runs is never written; the decode rejects and the context goes on', async () => {
+    const ctx = await m.createContext({ nCtx: 1024, nUbatch: 64 });
+    const out = new Float32Array(2 * m.info.nVocab);
+    const p = ctx.decode(long(), { out });
+    const moved = structuredClone(out.buffer, { transfer: [out.buffer] }); // detaches out.buffer
+    expect(out.buffer.byteLength).toBe(0);
+    await expect(p).rejects.toMatchObject({ code: 'ERR_INVALID_ARG', message: expect.stringMatching(/detached or transferred/) });
+    expect(new Float32Array(moved).every((v) => v === 0)).toBe(true); // the new owner's memory is untouched
+    expect(ctx.state()).toMatchObject({ busy: false, kvUsed: 600 }); // the step itself ran
+    const fresh = new Float32Array(m.info.nVocab);
+    const next = await ctx.decode(new Batch().add(7, 600, 0, true), { out: fresh });
+    expect(Number.isFinite(next.row(0)[0])).toBe(true);
+    await ctx.close();
+  });
+
+  it('state() during a decode is the cache as the decode found it; seqPosMax is ERR_BUSY', async () => {
+    const ctx = await m.createContext({ nCtx: 2048, nUbatch: 64, nSeqMax: 2 });
+    await ctx.decode(new Batch().addSequence(testTokens(30, 384, 1), 0, 1, false));
+    const p = ctx.decode(long(1200));
+    for (let i = 0; i < 50; i++) expect(ctx.state()).toMatchObject({ busy: true, kvUsed: 30 });
+    expect(() => ctx.seqPosMax(1)).toThrow(expect.objectContaining({ code: 'ERR_BUSY' }));
+    await p;
+    expect(ctx.state()).toMatchObject({ busy: false, kvUsed: 1230 });
+    expect(ctx.seqPosMax(0)).toBe(1199);
+    await ctx.close();
+  });
+
+  it('one long-lived signal: no listener stays behind, whether the decode succeeds, fails at once or is aborted', async () => {
+    const { getEventListeners } = await import('node:events');
+    const ctx = await m.createContext({ nCtx: 1024, nSeqMax: 2, nUbatch: 32 });
+    const signal = new AbortController().signal;
+    for (let i = 0; i < 300; i++) {
+      const p = ctx.decode(new Batch().add(6 + (i % 300), i, 0, true), { signal });
+      // a second decode while the first runs throws ERR_BUSY before it starts
+      await expect(ctx.decode(new Batch().add(7, i, 1, true), { signal })).rejects.toMatchObject({ code: 'ERR_BUSY' });
+      await p;
+      expect(getEventListeners(signal, 'abort')).toHaveLength(0);
+    }
+    const ac = new AbortController();
+    const p = ctx.decode(new Batch().addSequence(testTokens(400, 384, 9), 300, 0, true), { signal: ac.signal });
+    ac.abort();
+    await expect(p).rejects.toMatchObject({ code: 'ERR_ABORTED' });
+    expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0);
+    await ctx.close();
+  });
+
+  it('a context still being created when the model closes is closed too', async () => {
+    const other = await Model.open(tinyModel('gemma2'));
+    const pending = other.createContext({ nCtx: 4096 });
+    await other.close();
+    await expect(pending).rejects.toMatchObject({ code: 'ERR_CLOSED' });
+  });
+
+  it('NaN, 1e20 and fractions in integer arguments are ERR_INVALID_ARG', async () => {
+    const ctx = await m.createContext({ nCtx: 64, nSeqMax: 2 });
+    for (const bad of [NaN, 1e20, -1e20, 0.5, Infinity]) {
+      expect(() => ctx.seqRemove(bad)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG' }));
+      expect(() => ctx.seqCopy(0, 1, bad)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG' }));
+      expect(() => ctx.seqPosMax(bad)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG' }));
+      await expect(m.createContext({ nCtx: bad })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG' });
+      await expect(m.createContext({ threads: bad })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG' });
+    }
+    await expect(m.createContext({ threads: 513 })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG' });
+    const { native } = await import('../src/runtime/native.js');
+    const k = native().kernels;
+    for (const bad of [NaN, 1e20, -1, 0.5]) {
+      expect(() => k.topK(Float32Array.of(1, 2), bad, new Int32Array(2), new Float32Array(2))).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG' }));
+    }
+    await ctx.close();
+  });
+});

@@ -63,10 +63,12 @@ export class Context {
     const { signal } = options;
     if (signal?.aborted) throw new RuntimeError('ERR_ABORTED', 'decode was aborted before it started');
     const a = batch.arrays();
-    const onAbort = () => ctx.abort();
-    signal?.addEventListener('abort', onAbort, { once: true });
+    // started first (it may throw at once, e.g. ERR_BUSY), then the listener, which every path
+    // below removes: a caller's long-lived signal must not collect one listener per decode
     const p = options.out ? ctx.decode(a.tokens, a.pos, a.seq, a.output, options.out) : ctx.decode(a.tokens, a.pos, a.seq, a.output);
     this.running = p;
+    const onAbort = () => ctx.abort();
+    signal?.addEventListener('abort', onAbort, { once: true });
     try {
       return new Logits(await p, this.nVocab);
     } finally {

@@ -85,7 +85,14 @@ export class Model {
   async createContext(options: ContextOptions = {}): Promise<Context> {
     const opts = { ...options };
     if (opts.threads === undefined && this.threads !== undefined) opts.threads = this.threads;
-    const ctx = new Context(await this.live().createContext(opts), this.info.nVocab, (c) => this.contexts.delete(c));
+    const created = await this.live().createContext(opts);
+    if (!this.native) {
+      // close() ran while the cache was being allocated: free it rather than leak it (it holds
+      // the model's weights alive)
+      created.close();
+      throw closedError('model');
+    }
+    const ctx = new Context(created, this.info.nVocab, (c) => this.contexts.delete(c));
     this.contexts.add(ctx);
     return ctx;
   }
