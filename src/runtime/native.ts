@@ -16,8 +16,10 @@ let addon: NativeAddon | undefined;
 
 export function native(): NativeAddon {
   if (!addon) {
+    // POTRON_ADDON: an addon file to load instead (the sanitizer build: scripts/test-sanitized.mjs)
+    const override = process.env.POTRON_ADDON;
     const load = require('node-gyp-build') as (dir: string) => unknown;
-    const loaded = load(packageRoot) as NativeAddon;
+    const loaded = (override ? require(path.resolve(override)) : load(packageRoot)) as NativeAddon;
     if (loaded.surfaceVersion !== SURFACE_VERSION) {
       throw new RuntimeError('ERR_ADDON_VERSION',
         `the native addon is out of date (surface ${loaded.surfaceVersion ?? 1}, this code needs ${SURFACE_VERSION}); ` +
