@@ -55,7 +55,7 @@ export function readGgufVocab(md: Record<string, GgufMetadataValue>): GgufVocab 
   if (model === undefined) throw bad('tokenizer.ggml.model is missing');
   if (model !== 'llama') {
     throw new TokenizerError('ERR_UNSUPPORTED_TOKENIZER',
-      `GGUF tokenizer model '${String(model)}' is not supported (only SentencePiece 'llama' vocabularies, as Gemma GGUFs carry); load the model from its HF directory instead`);
+      `GGUF tokenizer model '${String(model).slice(0, 64)}' is not supported (only SentencePiece 'llama' vocabularies, as Gemma GGUFs carry); load the model from its HF directory instead`);
   }
   const tokens = md['tokenizer.ggml.tokens'];
   if (!Array.isArray(tokens) || tokens.length === 0 || !tokens.every((t) => typeof t === 'string')) throw bad('tokenizer.ggml.tokens is missing or not a list of strings');
