@@ -102,7 +102,7 @@ Napi::Value ContextWrap::Decode(const Napi::CallbackInfo& info) {
           if (out.ArrayBuffer().IsDetached() || out.ElementLength() < logits->size) {
             throw_js(env, "ERR_INVALID_ARG", "the output buffer was detached or transferred while the decode ran");
           }
-          std::memcpy(out.Data(), scratch->data(), logits->size * sizeof(float));
+          if (logits->size) std::memcpy(out.Data(), scratch->data(), logits->size * sizeof(float));
           return Napi::Float32Array::New(env, logits->size, out.ArrayBuffer(), out.ByteOffset());
         }
         if (logits->size == 0) return Napi::Float32Array::New(env, 0);

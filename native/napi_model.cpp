@@ -82,7 +82,7 @@ static Napi::Value scalar_value(Napi::Env env, GgufType t, double v) {
 template <typename T>
 static Napi::Value typed_copy(Napi::Env env, const uint8_t* data, uint64_t n, napi_typedarray_type kind) {
   Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, n * sizeof(T));
-  std::memcpy(ab.Data(), data, n * sizeof(T));
+  if (n) std::memcpy(ab.Data(), data, n * sizeof(T));  // an empty buffer's Data() is null
   return Napi::TypedArrayOf<T>::New(env, n, ab, 0, kind);
 }
 
