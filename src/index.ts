@@ -8,6 +8,6 @@ export * from './hub/index.js';
 export * from './engine/index.js';
 export * from './server/index.js';
 export { ChatTemplate } from './chat/template.js';
-export type { ChatMessage, ChatRole, ChatTextPart } from './chat/messages.js';
+export type { ChatMessage, ChatMessageInput, ChatRole, ChatTextPart } from './chat/messages.js';
 export type { SamplingOptions } from './sampling/options.js';
 export type { SampledToken, TokenLogprob } from './sampling/sampler.js';

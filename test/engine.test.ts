@@ -340,10 +340,17 @@ describe('an HF directory (tokenizer.json, tokenizer_config.json, generation_con
       const [a, b] = await Promise.all([hf.chat(conv, opts), gguf.chat(conv, opts)]);
       expect(ids(a)).toEqual(ids(b));
       expect(a.text).toBe(b.text);
-      // generation_config.json lists <eos> and <end_of_turn>: both end a reply
+      // one rule for end tokens: the HF form lists <eos> and <end_of_turn> in generation_config.json;
+      // the GGUF names <end_of_turn> (106) as its EOS, as -it conversions do. Both forms stop on
+      // both, at the same place, with the same text.
+      expect([...hf.endTokens].sort()).toEqual([...gguf.endTokens].sort());
       for (const end of [1, 106]) {
-        const r = await hf.chat(conv, { temperature: 0, logitBias: { [end]: 100 } });
-        expect(r.stoppedBy).toEqual({ token: end });
+        const endOpts = { temperature: 0, maxTokens: 20, logitBias: { [end]: 100 } };
+        const [r1, r2] = await Promise.all([hf.chat(conv, endOpts), gguf.chat(conv, endOpts)]);
+        expect(r1.stoppedBy, `HF, token ${end}`).toEqual({ token: end });
+        expect(r2.stoppedBy, `GGUF, token ${end}`).toEqual({ token: end });
+        expect(r2.text).toBe(r1.text);
+        expect(r2.finishReason).toBe('stop');
       }
     } finally {
       await Promise.all([hf.close(), gguf.close()]);

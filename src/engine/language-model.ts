@@ -1,5 +1,5 @@
 import { ChatTemplate } from '../chat/template.js';
-import { type ChatMessage, checkMessages } from '../chat/messages.js';
+import { type ChatMessageInput, checkMessages } from '../chat/messages.js';
 import { resolveModel, type ResolveOptions } from '../hub/index.js';
 import type { NativeModelInfo } from '../runtime/addon.js';
 import type { Context } from '../runtime/context.js';
@@ -9,7 +9,7 @@ import { tokenizerFromDir, tokenizerFromGguf } from '../tokenizer/index.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import { EngineError, invalidArg } from './errors.js';
 import { type GenerationChunk, type GenerationResult, GenerationStream } from './job.js';
-import { type ChatConfig, chatConfigFromDir, chatConfigFromGguf } from './model-config.js';
+import { type ChatConfig, chatConfigFromDir, chatConfigFromGguf, endTokens } from './model-config.js';
 import { Scheduler, type SchedulerStats } from './scheduler.js';
 
 export interface LoadModelOptions extends ResolveOptions {
@@ -86,10 +86,7 @@ export class LanguageModel {
       const specials = { bos_token: chat.bosToken, eos_token: chat.eosToken };
       const template = chat.chatTemplate !== undefined ? new ChatTemplate(chat.chatTemplate, specials) : ChatTemplate.builtinGemma(specials);
 
-      const stops = new Set<number>(chat.eosIds);
-      for (const id of [tokenizer.eosId, tokenizer.tokenId('<end_of_turn>'), tokenizer.tokenId(chat.eosToken)]) {
-        if (id !== undefined) stops.add(id);
-      }
+      const stops = endTokens(chat, tokenizer);
 
       const parallel = positiveInt(options.parallel, 'parallel', 8);
       const maxQueue = positiveInt(options.maxQueue, 'maxQueue', 64, 0);
@@ -114,7 +111,7 @@ export class LanguageModel {
   }
 
   /** The prompt text a conversation renders to with the model's chat template. */
-  renderChat(messages: readonly ChatMessage[], options: { addGenerationPrompt?: boolean } = {}): string {
+  renderChat(messages: readonly ChatMessageInput[], options: { addGenerationPrompt?: boolean } = {}): string {
     return this.template.render(checkMessages(messages), options);
   }
 
@@ -131,7 +128,7 @@ export class LanguageModel {
    * (invalid options, a prompt too long, a full queue) reject here, before any output: what an
    * HTTP server needs to choose a status code.
    */
-  async start(input: { messages: readonly ChatMessage[] } | { prompt: CompletionPrompt }, options: GenerateOptions = {}, stream = true): Promise<GenerationStream> {
+  async start(input: { messages: readonly ChatMessageInput[] } | { prompt: CompletionPrompt }, options: GenerateOptions = {}, stream = true): Promise<GenerationStream> {
     this.live();
     const prompt = 'messages' in input ? await this.chatPrompt(input.messages) : await this.completionPrompt(input.prompt);
     const sampling = samplingParams(options, this.info.nVocab);
@@ -144,11 +141,11 @@ export class LanguageModel {
     });
   }
 
-  async chat(messages: readonly ChatMessage[], options: GenerateOptions = {}): Promise<GenerationResult> {
+  async chat(messages: readonly ChatMessageInput[], options: GenerateOptions = {}): Promise<GenerationResult> {
     return (await this.start({ messages }, options, false)).result;
   }
 
-  chatStream(messages: readonly ChatMessage[], options: GenerateOptions = {}): LazyStream {
+  chatStream(messages: readonly ChatMessageInput[], options: GenerateOptions = {}): LazyStream {
     return new LazyStream((signal) => this.start({ messages }, { ...options, signal }), options.signal);
   }
 
@@ -188,7 +185,7 @@ export class LanguageModel {
     if (this.closing) throw new EngineError('ERR_CLOSED', 'the model is closed');
   }
 
-  private async chatPrompt(messages: readonly ChatMessage[]): Promise<number[]> {
+  private async chatPrompt(messages: readonly ChatMessageInput[]): Promise<number[]> {
     const text = this.template.render(checkMessages(messages), { addGenerationPrompt: true });
     // the template writes BOS itself; the tokenizer adds it only where the template did not
     const ids = await this.tokenizer.encode(text, { addSpecial: false });

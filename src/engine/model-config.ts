@@ -48,6 +48,21 @@ export function chatConfigFromDir(dir: string): ChatConfig {
   };
 }
 
+/**
+ * The tokens that end a generation, by one rule for GGUF files and HF directories: the
+ * tokenizer's EOS, the ids the files add (generation_config.json's eos_token_id list; GGUF's
+ * eot/eom ids) and, as llama.cpp recognises end-of-generation tokens by their text, Gemma's
+ * `<eos>` and `<end_of_turn>` and the configured EOS text wherever they are in the vocabulary.
+ * (Gemma -it GGUFs often name <end_of_turn> as their EOS; the HF form lists both.)
+ */
+export function endTokens(chat: ChatConfig, tokenizer: { eosId: number | undefined; tokenId(text: string): number | undefined }): Set<number> {
+  const stops = new Set<number>(chat.eosIds);
+  for (const id of [tokenizer.eosId, tokenizer.tokenId('<eos>'), tokenizer.tokenId('<end_of_turn>'), tokenizer.tokenId(chat.eosToken)]) {
+    if (id !== undefined) stops.add(id);
+  }
+  return stops;
+}
+
 /** From GGUF metadata (tokenizer.chat_template, tokenizer.ggml.*). */
 export function chatConfigFromGguf(meta: Record<string, GgufMetadataValue>): ChatConfig {
   const tokens = meta['tokenizer.ggml.tokens'];
@@ -56,11 +71,11 @@ export function chatConfigFromGguf(meta: Record<string, GgufMetadataValue>): Cha
     return Array.isArray(tokens) && typeof id === 'number' && typeof tokens[id] === 'string' ? (tokens[id] as string) : dflt;
   };
   const tpl = meta['tokenizer.chat_template'];
-  const eot = meta['tokenizer.ggml.eot_token_id'];
+  const ids = ['tokenizer.ggml.eot_token_id', 'tokenizer.ggml.eom_token_id'].map((k) => meta[k]);
   return {
     chatTemplate: typeof tpl === 'string' ? tpl : undefined,
     bosToken: name('tokenizer.ggml.bos_token_id', '<bos>'),
     eosToken: name('tokenizer.ggml.eos_token_id', '<eos>'),
-    eosIds: typeof eot === 'number' ? [eot] : [],
+    eosIds: ids.filter((x): x is number => typeof x === 'number' && Number.isInteger(x) && x >= 0),
   };
 }

@@ -30,7 +30,11 @@ export class ApiError extends Error {
 export const invalidRequest = (message: string, param: string | null = null, code: string | null = null): ApiError =>
   new ApiError(400, message, 'invalid_request_error', param, code);
 
-/** Maps what the engine throws to the status a client can act on; anything unknown is a 500. */
+/**
+ * Maps what the engine throws to the status a client can act on: the request's own fault 400,
+ * the server's capacity 429 / 503 with Retry-After; anything else (ERR_BUSY, ERR_COMPUTE,
+ * ERR_NATIVE: our bugs) is a 500 that names the request id.
+ */
 export function toApiError(err: unknown): ApiError | null {
   if (err instanceof ApiError) return err;
   const e = err as { code?: unknown; message?: unknown; param?: unknown };
@@ -45,6 +49,10 @@ export function toApiError(err: unknown): ApiError | null {
       return invalidRequest(message, param ?? 'messages', 'context_length_exceeded');
     case 'ERR_QUEUE_FULL':
       return new ApiError(429, `the server is busy: ${message}`, 'rate_limit_error', null, 'queue_full', { 'retry-after': '1' });
+    case 'ERR_CONTEXT_FULL': // the other requests hold the KV cache: this one fits alone, later
+      return new ApiError(429, `the server's KV cache is full: ${message}; retry shortly`, 'rate_limit_error', null, 'kv_cache_full', { 'retry-after': '1' });
+    case 'ERR_NO_MEMORY':
+      return unavailable('the server ran out of memory for this request; retry shortly or with a shorter prompt');
     case 'ERR_ABORTED': // the client's own aborts never get an answer; this is the server's deadline
       return unavailable('the request was cancelled because the server is shutting down; retry on another replica');
     case 'ERR_CLOSED':

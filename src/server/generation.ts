@@ -1,9 +1,9 @@
 // Starting the n choices of a request and reading them back, for both completion endpoints.
 import type { GenerationChunk, GenerationResult, GenerationStream } from '../engine/job.js';
 import type { CompletionPrompt, GenerateOptions, LanguageModel } from '../engine/language-model.js';
-import type { ChatMessage } from '../chat/messages.js';
+import type { ChatMessageInput } from '../chat/messages.js';
 
-export type Input = { messages: readonly ChatMessage[] } | { prompt: CompletionPrompt };
+export type Input = { messages: readonly ChatMessageInput[] } | { prompt: CompletionPrompt };
 
 export interface Choice {
   index: number;

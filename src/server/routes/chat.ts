@@ -4,7 +4,7 @@ import type { Hono } from 'hono';
 import { flattenContent } from '../../chat/messages.js';
 import type { ServerContext, Env } from '../context.js';
 import { samplingOptions } from '../context.js';
-import { chatRequestSchema, chatUnsupported } from '../schemas/chat.js';
+import { chatRequestSchema, chatUnsupported, refuseMessageFeatures } from '../schemas/chat.js';
 import { checkMaxTokens, parseBody, refuseUnsupported } from '../schemas/common.js';
 import { generate, type Plan } from './generate.js';
 
@@ -12,6 +12,7 @@ export function chatRoute(app: Hono<Env>, ctx: ServerContext): void {
   app.post('/v1/chat/completions', (c) =>
     generate(c, ctx, { object: 'chat.completion', chunkObject: 'chat.completion.chunk', idPrefix: 'chatcmpl-' }, (raw): Plan => {
       refuseUnsupported(raw, chatUnsupported);
+      refuseMessageFeatures(raw);
       const b = parseBody(chatRequestSchema, raw);
       const maxTokens = checkMaxTokens(b.max_tokens, b.max_completion_tokens);
       const logprobs = b.logprobs === true;
@@ -29,7 +30,7 @@ export function chatRoute(app: Hono<Env>, ctx: ServerContext): void {
         },
         stream: b.stream === true,
         includeUsage: b.stream_options?.include_usage === true,
-        user: b.user,
+        user: b.user ?? undefined,
         promptText: () => b.messages.map((m) => `${m.role}: ${flattenContent(m.content)}`).join('\n'),
         body: (results, base, usage) => ({
           ...base,

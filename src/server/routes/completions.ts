@@ -39,7 +39,7 @@ export function completionsRoute(app: Hono<Env>, ctx: ServerContext): void {
         },
         stream: b.stream === true,
         includeUsage: b.stream_options?.include_usage === true,
-        user: b.user,
+        user: b.user ?? undefined,
         promptText: () => list.map((p) => (typeof p === 'string' ? p : `[${p.length} token ids]`)).join('\n---\n'),
         body: (results, base, usage) => ({
           ...base,

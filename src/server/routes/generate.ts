@@ -88,14 +88,20 @@ export async function generate(c: Ctx, ctx: ServerContext, kind: { object: strin
       }
     })();
     let clientGone = false;
+    let failedStatus: number | undefined; // a stream that fails after its 200 header is logged and counted with its error
     const events = (async function* () {
       try {
         yield* p.events(merged, base);
         const u = finished(results);
         if (p.includeUsage) yield { ...base, choices: [], usage: u };
+      } catch (err) {
+        const api = toApiError(err);
+        failedStatus = api?.status ?? 500;
+        if (!clientGone) record.fields.error = api?.message ?? 'internal error (logged as "stream failed")';
+        throw err;
       } finally {
         ticket.done();
-        record.end(clientGone ? 499 : 200);
+        record.end(clientGone ? 499 : failedStatus ?? 200);
       }
     })();
     record.deferred = true;

@@ -28,7 +28,7 @@ export const samplingFields = {
     // random padding against length side channels: nothing to pad here, so only false is honest
     include_obfuscation: z.literal(false).optional(),
   })),
-  user: z.string().max(256).optional(),
+  user: z.string().max(256).nullish(),
   // OpenAI accepts these as hints about its own infrastructure; none changes the output here
   metadata: nullable(z.record(z.string(), z.string())),
   service_tier: nullable(z.enum(['auto', 'default'])),

@@ -12,6 +12,7 @@ export const completionRequestSchema = z.strictObject({
   logprobs: z.number().int().min(0).max(20).nullish(),
   best_of: z.literal(1).nullish(),
   echo: z.literal(false).nullish(),
+  suffix: z.null().optional(), // refused when set (completionUnsupported); null means unused
 });
 
 export type CompletionRequest = z.infer<typeof completionRequestSchema>;
