@@ -357,3 +357,31 @@ describe('an HF directory (tokenizer.json, tokenizer_config.json, generation_con
     }
   });
 });
+
+describe('a caller with one long-lived signal', () => {
+  it('10,000 requests on one AbortSignal leave no listener behind (chat, streams, errors)', async () => {
+    const { getEventListeners } = await import('node:events');
+    const m = await loadModel(tinyModel('gemma3', 'q8_0'), { contextSize: 256, parallel: 8, maxQueue: 10_000 });
+    try {
+      const signal = new AbortController().signal;
+      for (let round = 0; round < 50; round++) {
+        const batch = Array.from({ length: 200 }, (_, i) => {
+          const k = round * 200 + i;
+          if (k % 10 === 9) return m.complete([2, 7], { maxTokens: 0, signal }).catch((e: { code?: string }) => e.code); // refused at once
+          if (k % 2) return m.complete([2, 6 + (k % 50)], { maxTokens: 1, signal }).then((r) => r.finishReason as string);
+          return (async () => {
+            let text = '';
+            const s = m.completeStream([2, 7], { maxTokens: 1, signal });
+            for await (const c of s) text += c.text;
+            return (await s.result).finishReason as string;
+          })();
+        });
+        const outcomes = await Promise.all(batch);
+        for (const o of outcomes) expect(['length', 'stop', 'ERR_INVALID_ARG']).toContain(o);
+        expect(getEventListeners(signal, 'abort'), `after ${(round + 1) * 200} requests`).toHaveLength(0);
+      }
+    } finally {
+      await m.close();
+    }
+  });
+});

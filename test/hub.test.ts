@@ -645,3 +645,47 @@ describe('CLI: pull and models', () => {
     expect(t.stdout.trim().split('\n')).toHaveLength(catalog.length + 1);
   });
 });
+
+describe('a cache shared by several processes', () => {
+  it('a stale lock is taken over by exactly one of many waiters', async () => {
+    const { withLock, STALE_MS } = await import('../src/hub/lock.js');
+    const file = path.join(cacheDir, '.locks', 'models--x--y', 'abc.potron.lock');
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, '1@dead-host\n');
+    const old = new Date(Date.now() - STALE_MS - 5000);
+    fs.utimesSync(file, old, old);
+    let inside = 0;
+    let most = 0;
+    let ran = 0;
+    await Promise.all(Array.from({ length: 8 }, () => withLock(file, 'x', quiet, undefined, async () => {
+      inside++;
+      most = Math.max(most, inside);
+      await new Promise((r) => setTimeout(r, 15));
+      inside--;
+      ran++;
+    })));
+    expect(ran).toBe(8);
+    expect(most).toBe(1);
+    expect(warnings.filter((w) => w.includes('taking over'))).toHaveLength(1);
+    expect(fs.readdirSync(path.dirname(file))).toEqual([]); // neither the lock nor the takeover guard is left
+  });
+
+  it('two processes pulling the same model into one cache at once both get it, and leave nothing behind', async () => {
+    const run = promisify(execFile);
+    const bin = path.join(root, 'bin', 'predict-otron.js');
+    const env = { ...process.env, HF_HUB_CACHE: cacheDir, HF_ENDPOINT: hub.url, HF_TOKEN: GOOD, HF_HUB_OFFLINE: '' };
+    const pulls = await Promise.all([0, 1].map(() => run('node', [bin, 'pull', 'test-org/tiny-gemma-GGUF:tiny-q8_0.gguf'], { env, maxBuffer: 1 << 26 })));
+    expect(pulls[0]!.stdout).toBe(pulls[1]!.stdout);
+    const file = pulls[0]!.stdout.trim();
+    expect(fs.readFileSync(file).equals(fs.readFileSync(tinyModel('gemma3', 'q8_0')))).toBe(true);
+    const m = await Model.open(file);
+    expect(m.info.format).toBe('gguf');
+    await m.close();
+    // no temp files, no half downloads, no locks; every snapshot link resolves to a whole blob
+    const all = (d: string): string[] => fs.readdirSync(d, { withFileTypes: true }).flatMap((e) =>
+      e.isDirectory() ? all(path.join(d, e.name)) : [path.join(d, e.name)]);
+    const files = all(cacheDir);
+    expect(files.filter((f) => /\.tmp$|\.incomplete$|\.lock$|\.takeover$/.test(f))).toEqual([]);
+    for (const f of files.filter((x) => x.includes(`${path.sep}snapshots${path.sep}`))) expect(fs.statSync(f).size).toBeGreaterThan(0);
+  });
+});

@@ -185,9 +185,9 @@ describe('a full queue, internal errors, readiness while loading', () => {
     // the real model, whose start() fails the way a bug would (a plain Error with a path in it)
     let fail = true;
     const broken = Object.create(model, {
-      start: { value: (...args: Parameters<LanguageModel['start']>) => {
+      startPrepared: { value: (...args: Parameters<LanguageModel['startPrepared']>) => {
         if (fail) return Promise.reject(new TypeError('cannot read x of undefined at /srv/secret/engine.js:12'));
-        return model.start(...args);
+        return model.startPrepared(...args);
       } },
     }) as LanguageModel;
     const logged: string[] = [];

@@ -1,10 +1,10 @@
 import { ChatTemplate } from '../chat/template.js';
-import { type ChatMessageInput, checkMessages } from '../chat/messages.js';
+import { type ChatMessage, type ChatMessageInput, checkMessages } from '../chat/messages.js';
 import { resolveModel, type ResolveOptions } from '../hub/index.js';
 import type { NativeModelInfo } from '../runtime/addon.js';
 import type { Context } from '../runtime/context.js';
 import { Model, type OpenModelOptions } from '../runtime/model.js';
-import { type SamplingOptions, samplingParams } from '../sampling/options.js';
+import { type SamplingOptions, type SamplingParams, samplingParams } from '../sampling/options.js';
 import { tokenizerFromDir, tokenizerFromGguf } from '../tokenizer/index.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import { EngineError, invalidArg } from './errors.js';
@@ -52,6 +52,17 @@ export interface LanguageModelInfo extends NativeModelInfo {
 /** Text or token ids to continue. */
 export type CompletionPrompt = string | readonly number[];
 
+/** A conversation to answer or a prompt to continue. */
+export type PromptInput = { messages: readonly ChatMessageInput[] } | { prompt: CompletionPrompt };
+
+/** A request's checked options and tokenized prompt (LanguageModel.prepare). */
+export interface PreparedRequest {
+  readonly prompt: readonly number[];
+  readonly sampling: SamplingParams;
+  readonly stop: readonly string[];
+  readonly maxTokens?: number;
+}
+
 /**
  * A language model ready to serve many requests at once (continuous batching over one KV pool).
  * chat()/complete() resolve with the whole result; chatStream()/completeStream() yield chunks as
@@ -59,6 +70,7 @@ export type CompletionPrompt = string | readonly number[];
  */
 export class LanguageModel {
   private closing: Promise<void> | null = null;
+  private maxTokenBytes: number | undefined;
 
   private constructor(
     readonly info: LanguageModelInfo,
@@ -128,17 +140,58 @@ export class LanguageModel {
    * (invalid options, a prompt too long, a full queue) reject here, before any output: what an
    * HTTP server needs to choose a status code.
    */
-  async start(input: { messages: readonly ChatMessageInput[] } | { prompt: CompletionPrompt }, options: GenerateOptions = {}, stream = true): Promise<GenerationStream> {
+  async start(input: PromptInput, options: GenerateOptions = {}, stream = true): Promise<GenerationStream> {
+    return this.startPrepared(await this.prepare(input, options), { stream, ...(options.signal ? { signal: options.signal } : {}) });
+  }
+
+  /**
+   * The work a request needs once, however many choices it asks for: every option checked first,
+   * then a cheap bound on the prompt's size (no tokenizing of a prompt that cannot fit), then the
+   * template rendered and the prompt tokenized. startPrepared() then queues one choice of it.
+   */
+  async prepare(input: PromptInput, options: GenerateOptions = {}): Promise<PreparedRequest> {
     this.live();
-    const prompt = 'messages' in input ? await this.chatPrompt(input.messages) : await this.completionPrompt(input.prompt);
     const sampling = samplingParams(options, this.info.nVocab);
     const stop = stopStrings(options.stop);
+    if (options.maxTokens !== undefined && (!Number.isInteger(options.maxTokens) || options.maxTokens < 1)) {
+      throw invalidArg('max_tokens', `must be an integer >= 1, not ${options.maxTokens}`);
+    }
+    const messages = 'messages' in input ? checkMessages(input.messages) : null;
+    this.checkPromptSize(messages ? messages.reduce((n, m) => n + (typeof m.content === 'string' ? m.content.length
+      : m.content.reduce((k, p) => k + p.text.length, 0)), 0) : typeof (input as { prompt: unknown }).prompt === 'string'
+      ? ((input as { prompt: string }).prompt).length : 0);
+    const prompt = messages ? await this.chatPrompt(messages) : await this.completionPrompt((input as { prompt: CompletionPrompt }).prompt);
+    this.live();
+    return { prompt, sampling, stop, ...(options.maxTokens !== undefined ? { maxTokens: options.maxTokens } : {}) };
+  }
+
+  /** Queues one choice of a prepared request (`seed` overrides the request's, as choice i of n uses seed + i). */
+  async startPrepared(p: PreparedRequest, o: { seed?: number; signal?: AbortSignal; stream?: boolean } = {}): Promise<GenerationStream> {
     this.live();
     return this.scheduler.submit({
-      prompt, sampling, stop, stopTokens: this.endTokens, stream,
-      ...(options.maxTokens !== undefined ? { maxTokens: options.maxTokens } : {}),
-      ...(options.signal ? { signal: options.signal } : {}),
+      prompt: p.prompt, sampling: o.seed === undefined ? p.sampling : { ...p.sampling, seed: o.seed }, stop: p.stop,
+      stopTokens: this.endTokens, stream: o.stream ?? true,
+      ...(p.maxTokens !== undefined ? { maxTokens: p.maxTokens } : {}),
+      ...(o.signal ? { signal: o.signal } : {}),
     });
+  }
+
+  /**
+   * A prompt of `chars` UTF-16 units is at least chars / (longest token's bytes) tokens (a UTF-8
+   * byte per unit at the least): past the context that is refused before any tokenizing.
+   */
+  private checkPromptSize(chars: number): void {
+    this.maxTokenBytes ??= (() => {
+      let m = 1;
+      for (let id = 0; id < this.tokenizer.vocabSize; id++) m = Math.max(m, this.tokenizer.tokenBytes(id).length);
+      return m;
+    })();
+    const atLeast = Math.ceil(chars / this.maxTokenBytes);
+    if (atLeast >= this.info.contextSize) {
+      throw new EngineError('ERR_CONTEXT_LENGTH',
+        `the prompt is ${chars} characters, at least ${atLeast} tokens, but the context holds ${this.info.contextSize} ` +
+        '(the prompt and at least one generated token must fit); shorten the prompt or load the model with a larger context', { param: 'messages' });
+    }
   }
 
   async chat(messages: readonly ChatMessageInput[], options: GenerateOptions = {}): Promise<GenerationResult> {
@@ -185,8 +238,8 @@ export class LanguageModel {
     if (this.closing) throw new EngineError('ERR_CLOSED', 'the model is closed');
   }
 
-  private async chatPrompt(messages: readonly ChatMessageInput[]): Promise<number[]> {
-    const text = this.template.render(checkMessages(messages), { addGenerationPrompt: true });
+  private async chatPrompt(messages: readonly ChatMessage[]): Promise<number[]> {
+    const text = this.template.render(messages, { addGenerationPrompt: true });
     // the template writes BOS itself; the tokenizer adds it only where the template did not
     const ids = await this.tokenizer.encode(text, { addSpecial: false });
     const bos = this.tokenizer.bosId;
@@ -223,13 +276,16 @@ export class LazyStream implements AsyncIterable<GenerationChunk> {
   readonly result: Promise<GenerationResult>;
 
   constructor(start: (signal: AbortSignal) => Promise<GenerationStream>, signal?: AbortSignal) {
-    if (signal) {
-      if (signal.aborted) this.controller.abort();
-      else signal.addEventListener('abort', () => this.controller.abort(), { once: true });
-    }
+    if (signal?.aborted) this.controller.abort();
     this.started = start(this.controller.signal);
     this.result = this.started.then((s) => s.result);
     this.result.catch(() => undefined);
+    if (signal && !signal.aborted) {
+      const onAbort = () => this.controller.abort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      const detach = () => signal.removeEventListener('abort', onAbort);
+      this.result.then(detach, detach); // the request ended (or never started): let go of the signal
+    }
   }
 
   [Symbol.asyncIterator](): AsyncIterator<GenerationChunk> {
@@ -253,11 +309,19 @@ function positiveInt(v: number | undefined, name: string, dflt: number, min = 1)
   return v;
 }
 
+/** Bounds on stop strings: each one is matched against the text at every token. */
+export const MAX_STOP_STRINGS = 16;
+export const MAX_STOP_LENGTH = 256;
+
 function stopStrings(stop: string | readonly string[] | undefined | null): string[] {
   if (stop === undefined || stop === null) return [];
   const list = typeof stop === 'string' ? [stop] : stop;
-  if (!Array.isArray(list) || list.length > 16) throw invalidArg('stop', 'must be a string or an array of at most 16 strings');
-  for (const s of list) if (typeof s !== 'string' || s.length === 0) throw invalidArg('stop', 'must hold non-empty strings');
+  if (!Array.isArray(list) || list.length > MAX_STOP_STRINGS) throw invalidArg('stop', `must be a string or an array of at most ${MAX_STOP_STRINGS} strings`);
+  for (const s of list) {
+    if (typeof s !== 'string' || s.length === 0 || s.length > MAX_STOP_LENGTH) {
+      throw invalidArg('stop', `must hold non-empty strings of at most ${MAX_STOP_LENGTH} characters`);
+    }
+  }
   return [...list];
 }
 

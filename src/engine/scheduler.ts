@@ -174,7 +174,15 @@ export class Scheduler {
       throw new EngineError('ERR_QUEUE_FULL', `${this.options.maxQueue} requests are already waiting; try again later`);
     }
     const job: Job = new Job(spec, () => this.abort(job));
-    spec.signal?.addEventListener('abort', () => this.abort(job), { once: true });
+    const signal = spec.signal;
+    if (signal) {
+      // removed when the request ends, however it ends: a caller's long-lived signal must not
+      // collect a listener (and keep a finished job alive) per request
+      const onAbort = () => this.abort(job);
+      signal.addEventListener('abort', onAbort, { once: true });
+      const detach = () => signal.removeEventListener('abort', onAbort);
+      job.stream.result.then(detach, detach);
+    }
     this.queue.push(job);
     this.kick();
     return job.stream;

@@ -3,6 +3,7 @@
 //   <cache>/models--<org>--<name>/blobs/<etag>.incomplete   a download in progress (resumable)
 //   <cache>/models--<org>--<name>/snapshots/<commit>/<file> relative symlink to ../../blobs/<etag>
 //   <cache>/models--<org>--<name>/refs/<revision>           the commit a branch or tag pointed to
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
@@ -47,7 +48,7 @@ export async function writeRef(repoDir: string, revision: string, commit: string
   }
   await fsp.mkdir(path.dirname(file), { recursive: true });
   // write-then-rename: a reader never sees a half-written hash
-  const tmp = `${file}.${process.pid}.tmp`;
+  const tmp = `${file}.${crypto.randomUUID()}.tmp`; // unique across hosts and containers (PIDs are not)
   await fsp.writeFile(tmp, commit);
   await fsp.rename(tmp, file);
 }
@@ -57,7 +58,7 @@ export async function linkSnapshotFile(repoDir: string, commit: string, file: st
   const dst = snapshotPath(repoDir, commit, file);
   await fsp.mkdir(path.dirname(dst), { recursive: true });
   const target = path.relative(path.dirname(dst), blobPath(repoDir, etag));
-  const tmp = `${dst}.${process.pid}.tmp`;
+  const tmp = `${dst}.${crypto.randomUUID()}.tmp`;
   await fsp.rm(tmp, { force: true });
   await fsp.symlink(target, tmp);
   await fsp.rename(tmp, dst);

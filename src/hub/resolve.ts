@@ -183,7 +183,9 @@ class FileFetcher {
     const size = lfs?.size ?? meta.size ?? sibling?.size;
     const blob = blobPath(this.repoDir, meta.etag);
     const lock = lockPath(path.dirname(this.repoDir), path.basename(this.repoDir), meta.etag);
-    await withLock(lock, `${file} of ${this.repo}`, this.logger, this.http.signal, async () => {
+    // the blob and the link to it are made under one lock: no reader sees a link to a blob that
+    // another process is still replacing
+    return withLock(lock, `${file} of ${this.repo}`, this.logger, this.http.signal, async () => {
       // checked under the lock: another process may have just finished this blob
       let have = false;
       try {
@@ -199,7 +201,7 @@ class FileFetcher {
           retries: this.options.retries ?? 3, progress: this.options.progress ?? 'auto', logger: this.logger,
         });
       }
+      return linkSnapshotFile(this.repoDir, this.commit, file, meta.etag);
     });
-    return linkSnapshotFile(this.repoDir, this.commit, file, meta.etag);
   }
 }

@@ -41,6 +41,9 @@ export interface SamplingParams {
   topLogprobs: number;
 }
 
+/** logit_bias is applied to every token's logits: it may name at most this many tokens. */
+export const MAX_LOGIT_BIAS = 1024;
+
 function num(value: unknown, param: string, dflt: number, ok: (v: number) => boolean, range: string): number {
   if (value === undefined || value === null) return dflt;
   if (typeof value !== 'number' || !Number.isFinite(value) || !ok(value)) {
@@ -69,7 +72,9 @@ export function samplingParams(o: SamplingOptions, nVocab: number): SamplingPara
     if (typeof o.logitBias !== 'object' || Array.isArray(o.logitBias)) {
       throw invalidArg('logit_bias', 'must be an object mapping token ids to biases');
     }
-    for (const [key, bias] of Object.entries(o.logitBias)) {
+    const entries = Object.entries(o.logitBias);
+    if (entries.length > MAX_LOGIT_BIAS) throw invalidArg('logit_bias', `may name at most ${MAX_LOGIT_BIAS} tokens, not ${entries.length}`);
+    for (const [key, bias] of entries) {
       const id = Number(key);
       if (!/^\d+$/.test(key) || id >= nVocab) {
         throw invalidArg('logit_bias', `has key '${key}', which is not a token id in [0, ${nVocab - 1}]`);

@@ -12,7 +12,7 @@ import { EngineError } from '../engine/errors.js';
 import type { LanguageModel } from '../engine/language-model.js';
 import { parseModelRef } from '../hub/ref.js';
 import { apiKeyCheck } from './auth.js';
-import { DEFAULT_BODY_LIMIT } from './body.js';
+import { DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT_MS } from './body.js';
 import { type Env, notLoaded, type RequestRecord, type ServerContext } from './context.js';
 import { ApiError, errorResponse, internalError, toApiError, unavailable } from './errors.js';
 import { createLogger, type Logger } from './logging.js';
@@ -38,6 +38,10 @@ export interface AppOptions {
   corsOrigins?: readonly string[];
   /** Largest request body in bytes (default 4 MiB); more is a 413. */
   bodyLimit?: number;
+  /** Time from the headers to the end of the body (default 30 s); a slower client gets a 408. */
+  bodyTimeoutMs?: number;
+  /** Longest silence in a stream before a `: keep-alive` comment (default 15 s), e.g. during a long prefill. */
+  sseKeepAliveMs?: number;
   /** A pino logger, or false for none (default: JSON lines on stdout at LOG_LEVEL or info). */
   logger?: Logger | false;
   /** Log prompt text with each request (default false: only sizes and token counts). */
@@ -112,6 +116,8 @@ export function createApp(options: AppOptions): ServerApp {
     logger,
     tracker,
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    bodyTimeoutMs: options.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS,
+    sseKeepAliveMs: options.sseKeepAliveMs ?? 15_000,
     logPrompts: options.logPrompts === true,
   };
   const state = () => (tracker.draining ? 'draining' : loaded ? 'ready' : loadError ? 'failed' : 'loading') as ServerApp['state'];

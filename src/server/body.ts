@@ -3,20 +3,30 @@
 import { ApiError, invalidRequest } from './errors.js';
 
 export const DEFAULT_BODY_LIMIT = 4 * 1024 * 1024;
+/** A client has this long from its headers to the end of its body (a slow body holds nothing). */
+export const DEFAULT_BODY_TIMEOUT_MS = 30_000;
 
 function tooLarge(limit: number): ApiError {
   return new ApiError(413, `the request body is larger than this server's limit of ${limit} bytes`, 'invalid_request_error', null, 'request_too_large');
 }
 
-export async function readJson(req: Request, limit: number): Promise<unknown> {
+export async function readJson(req: Request, limit: number, timeoutMs = DEFAULT_BODY_TIMEOUT_MS): Promise<unknown> {
   const declared = req.headers.get('content-length');
   if (declared !== null && Number(declared) > limit) throw tooLarge(limit);
   const chunks: Uint8Array[] = [];
   let size = 0;
   if (req.body) {
     const reader = req.body.getReader();
+    const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const { done, value } = await reader.read();
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), Math.max(0, deadline - Date.now()))));
+      const next = await Promise.race([reader.read(), late]).finally(() => clearTimeout(timer));
+      if (next === 'late') {
+        await reader.cancel().catch(() => undefined);
+        throw new ApiError(408, `the request body did not arrive within ${timeoutMs / 1000} s`, 'invalid_request_error', null, 'request_timeout');
+      }
+      const { done, value } = next;
       if (done) break;
       size += value.byteLength;
       if (size > limit) {

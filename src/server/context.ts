@@ -34,6 +34,9 @@ export interface ServerContext {
   readonly logger: Logger;
   readonly tracker: Tracker;
   readonly bodyLimit: number;
+  readonly bodyTimeoutMs: number;
+  /** an SSE comment is sent after this long without an event, so proxies keep the stream */
+  readonly sseKeepAliveMs: number;
   readonly logPrompts: boolean;
 }
 

@@ -12,18 +12,21 @@ export interface Choice {
 
 /**
  * Starts every choice before answering, so that a request error (bad option, prompt too long,
- * queue full) becomes a status code rather than a broken stream. Choice index = input * n + i;
- * with a seed, choice i of each input uses seed + i, so choice 0 is what the same request with
- * n = 1 gives. If one fails to start, the ones started are cancelled.
+ * queue full) becomes a status code rather than a broken stream. Each input is checked, rendered
+ * and tokenized once (LanguageModel.prepare), whatever n; every input before any choice starts.
+ * Choice index = input * n + i; with a seed, choice i of each input uses seed + i, so choice 0 is
+ * what the same request with n = 1 gives. If one fails to start, the ones started are cancelled.
  */
 export async function startChoices(model: LanguageModel, inputs: readonly Input[], n: number, options: GenerateOptions,
   stream: boolean, cancelAll: () => void): Promise<Choice[]> {
+  const prepared = [];
+  for (const input of inputs) prepared.push(await model.prepare(input, options));
   const choices: Choice[] = [];
   try {
-    for (let p = 0; p < inputs.length; p++) {
+    for (let p = 0; p < prepared.length; p++) {
       for (let i = 0; i < n; i++) {
         const seed = options.seed === undefined ? undefined : options.seed + i;
-        const s = await model.start(inputs[p]!, { ...options, ...(seed === undefined ? {} : { seed }) }, stream);
+        const s = await model.startPrepared(prepared[p]!, { stream, ...(seed === undefined ? {} : { seed }), ...(options.signal ? { signal: options.signal } : {}) });
         choices.push({ index: p * n + i, stream: s });
       }
     }

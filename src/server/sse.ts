@@ -16,13 +16,26 @@ export const SSE_HEADERS = {
  */
 export function sseResponse(
   events: AsyncIterable<unknown>,
-  handlers: { cancel: () => void; error: (err: unknown) => unknown; headers?: Record<string, string> },
+  handlers: { cancel: () => void; error: (err: unknown) => unknown; headers?: Record<string, string>; keepAliveMs?: number },
 ): Response {
   const it = events[Symbol.asyncIterator]();
+  // the next event, awaited across keep-alive comments (a long prefill sends nothing for a while,
+  // and proxies close streams that stay silent; SSE clients ignore comment lines)
+  let pending: Promise<IteratorResult<unknown>> | null = null;
+  const keepAliveMs = handlers.keepAliveMs ?? 15_000;
   const body = new ReadableStream<Uint8Array>({
     async pull(controller) {
       try {
-        const { value, done } = await it.next();
+        pending ??= it.next();
+        let timer: NodeJS.Timeout | undefined;
+        const quiet = new Promise<'quiet'>((resolve) => (timer = setTimeout(() => resolve('quiet'), keepAliveMs)));
+        const next = await Promise.race([pending, quiet]).finally(() => clearTimeout(timer));
+        if (next === 'quiet') {
+          controller.enqueue(encoder.encode(': keep-alive\n\n'));
+          return;
+        }
+        pending = null;
+        const { value, done } = next;
         if (done) {
           controller.enqueue(encoder.encode('data: [DONE]\n\n'));
           controller.close();

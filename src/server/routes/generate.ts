@@ -7,7 +7,7 @@ import type { GenerationResult } from '../../engine/job.js';
 import type { GenerateOptions, LanguageModel } from '../../engine/language-model.js';
 import { readJson } from '../body.js';
 import { checkModel, type Ctx, type ServerContext } from '../context.js';
-import { internalError, toApiError } from '../errors.js';
+import { internalError, toApiError, unavailable } from '../errors.js';
 import { type Input, type MergedEvent, mergeChoices, startChoices, usageOf } from '../generation.js';
 import { userHash } from '../logging.js';
 import { sseResponse } from '../sse.js';
@@ -39,11 +39,14 @@ export interface Plan {
 export async function generate(c: Ctx, ctx: ServerContext, kind: { object: string; chunkObject: string; idPrefix: string },
   plan: (body: unknown, model: LanguageModel) => Plan): Promise<Response> {
   const record = c.get('record');
+  // the whole body first, within its deadline: a client trickling it holds no slot and is not a
+  // request in flight that shutdown would wait for
+  const raw = await readJson(c.req.raw, ctx.bodyLimit, ctx.bodyTimeoutMs);
+  if (ctx.tracker.draining) throw unavailable('the server is shutting down; retry on another replica');
   // the node adapter aborts this signal when the client's connection closes before the answer ends
   const ticket = ctx.tracker.begin(c.req.raw.signal);
   let handedOff = false;
   try {
-    const raw = await readJson(c.req.raw, ctx.bodyLimit);
     const model = ctx.model();
     const p = plan(raw, model);
     checkModel(ctx, p.model);
@@ -107,6 +110,7 @@ export async function generate(c: Ctx, ctx: ServerContext, kind: { object: strin
     record.deferred = true;
     handedOff = true;
     return sseResponse(events, {
+      keepAliveMs: ctx.sseKeepAliveMs,
       cancel: () => {
         clientGone = true;
         ticket.abort();

@@ -17,11 +17,12 @@ export const samplingFields = {
   temperature: nullable(z.number().min(0).max(2)),
   top_p: nullable(z.number().gt(0).max(1)),
   n: nullable(int(1, MAX_CHOICES)),
-  stop: nullable(z.union([z.string().min(1), z.array(z.string().min(1)).max(16)])),
+  stop: nullable(z.union([z.string().min(1).max(256), z.array(z.string().min(1).max(256)).max(16)])),
   seed: nullable(z.number().int().min(Number.MIN_SAFE_INTEGER).max(Number.MAX_SAFE_INTEGER)),
   presence_penalty: nullable(z.number().min(-2).max(2)),
   frequency_penalty: nullable(z.number().min(-2).max(2)),
-  logit_bias: nullable(z.record(z.string().regex(/^\d+$/, 'keys must be token ids'), z.number().min(-100).max(100))),
+  logit_bias: nullable(z.record(z.string().regex(/^\d+$/, 'keys must be token ids'), z.number().min(-100).max(100))
+    .refine((b) => Object.keys(b).length <= 1024, 'may name at most 1024 tokens')),
   stream: nullable(z.boolean()),
   stream_options: nullable(z.strictObject({
     include_usage: z.boolean().optional(),
