@@ -5,6 +5,8 @@
 //   runtime  our runtime (predict-otron bench) vs llama-bench: decode, prefill, peak RSS
 //   engine   the library API end to end and under concurrency vs llama-bench / llama-server
 //            (bench/engine.mjs)
+//   pressure 8 requests in a KV cache far too small for them vs the same with room
+//            (bench/pressure.mjs)
 //
 //   node bench/run.mjs [--suite runtime,engine] [--shapes 270m,1b] [--types f32,bf16,q8_0]
 //                      [--threads N] [--rounds 3] [--prompt 512] [--gen 128] [--no-write]
@@ -20,7 +22,7 @@ import { benchModel, llamaTool, log, machine, physicalCores, recordResults, root
 
 const { values } = parseArgs({
   options: {
-    suite: { type: 'string', default: 'runtime,engine' },
+    suite: { type: 'string', default: 'runtime,engine,pressure' },
     shapes: { type: 'string', default: '270m,1b' },
     types: { type: 'string', default: 'f32,bf16,q8_0' },
     threads: { type: 'string' },
@@ -68,8 +70,9 @@ const prompt = Number(values.prompt);
 const gen = Number(values.gen);
 
 if (suites.includes('runtime')) runtimeSuite();
-if (suites.includes('engine')) {
-  const args = [path.join(root, 'bench', 'engine.mjs'), '--threads', String(threads)];
+for (const suite of ['engine', 'pressure']) {
+  if (!suites.includes(suite)) continue;
+  const args = [path.join(root, 'bench', `${suite}.mjs`), '--threads', String(threads)];
   if (values['no-write']) args.push('--no-write');
   execFileSync(process.execPath, args, { stdio: 'inherit' });
 }

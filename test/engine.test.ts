@@ -228,6 +228,30 @@ describe('sharing one KV pool', () => {
   });
 });
 
+describe('a KV pool far smaller than the requests need together', () => {
+  it('8 requests of 40 + 60 tokens in 384 cells: all finish at full length, as they would with room; few cells are recomputed', async () => {
+    const opts = { temperature: 0, maxTokens: 60, logitBias: { 1: -100, 5: -100 } };
+    const prompts = Array.from({ length: 8 }, (_, i) => plainPrompt(40, 50 + i));
+    const roomy = await loadModel(modelPath, { contextSize: 1024, parallel: 8, ...exact });
+    const withRoom = await Promise.all(prompts.map((p) => roomy.complete(p, opts)));
+    await roomy.close();
+    const tight = await loadModel(modelPath, { contextSize: 384, parallel: 8, ...exact });
+    try {
+      const squeezed = await Promise.all(prompts.map((p) => tight.complete(p, opts)));
+      expect(squeezed.map((r) => r.finishReason)).toEqual(Array(8).fill('length'));
+      expect(squeezed.map(ids)).toEqual(withRoom.map(ids));
+      const s = tight.stats();
+      // 800 tokens of work in 384 cells: requests wait for room instead of being admitted,
+      // preempted and admitted again. Bound: the cells of at most 8 preemptions of one request
+      // each (100 cells), i.e. no more recomputed than the work itself.
+      console.log(`pressure: ${s.preemptions} preemptions, ${s.recomputedTokens} cells recomputed`);
+      expect(s.recomputedTokens).toBeLessThanOrEqual(800);
+    } finally {
+      await tight.close();
+    }
+  });
+});
+
 describe('abort frees the sequence in every state, and the next request runs', () => {
   const opts = { temperature: 0.9, seed: 1, logitBias: { 1: -100, 5: -100 } };
 

@@ -142,3 +142,23 @@ describe('prompt work once per request, checks first', () => {
     expect(encodes).toBe(0);
   });
 });
+
+describe('slow headers', () => {
+  it('a client that never finishes its headers gets a 408 and its connection closed', async () => {
+    const t = await startTestServer(gemma3VocabModel, { contextSize: 256, parallel: 1 }, { modelId: MODEL, headersTimeoutMs: 200 });
+    try {
+      const { hostname, port } = new URL(t.url);
+      const socket = net.connect(Number(port), hostname);
+      socket.write(`POST /v1/chat/completions HTTP/1.1\r\nhost: ${hostname}\r\ncontent-type: appl`);
+      const answer = await new Promise<string>((resolve) => {
+        let got = '';
+        socket.on('data', (d) => (got += d.toString()));
+        socket.on('close', () => resolve(got));
+      });
+      expect(answer.split('\r\n')[0]).toBe('HTTP/1.1 408 Request Timeout');
+      expect(t.server.inFlight).toBe(0);
+    } finally {
+      await t.close();
+    }
+  });
+});

@@ -1,4 +1,4 @@
-import { invalidArg } from '../engine/errors.js';
+import { invalidArg } from '../errors.js';
 
 export type ChatRole = 'system' | 'developer' | 'user' | 'assistant';
 

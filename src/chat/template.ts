@@ -1,6 +1,6 @@
 import { Template } from '@huggingface/jinja';
 
-import { EngineError } from '../engine/errors.js';
+import { EngineError } from '../errors.js';
 import { GEMMA_TEMPLATE } from './builtin-templates.js';
 import { type ChatMessage, flattenContent } from './messages.js';
 

@@ -46,6 +46,8 @@ export interface SchedulerStats {
   promptTokens: number;
   /** requests sent back to the queue because the KV pool ran out (recomputed later) */
   preemptions: number;
+  /** KV cells those preemptions dropped, which had to be computed again */
+  recomputedTokens: number;
 }
 
 /** A KV sequence: what its cache holds is tokens[0, n). It keeps that after its job ends, for reuse. */
@@ -94,6 +96,9 @@ class Job {
 /** Waiting for another request's prefill pays off from this many shared prompt tokens. */
 const MIN_SHARED_PREFILL = 16;
 
+/** Cells kept free beyond the running requests' next tokens when admitting (vLLM's watermark). */
+const WATERMARK = 0.01;
+
 function commonPrefix(a: readonly number[], an: number, b: readonly number[], bn: number): number {
   const n = Math.min(an, bn);
   let i = 0;
@@ -128,6 +133,7 @@ export class Scheduler {
   private generated = 0;
   private prompted = 0;
   private preemptions = 0;
+  private recomputed = 0;
 
   constructor(
     private readonly ctx: Context,
@@ -148,6 +154,7 @@ export class Scheduler {
       generatedTokens: this.generated,
       promptTokens: this.prompted,
       preemptions: this.preemptions,
+      recomputedTokens: this.recomputed,
     };
   }
 
@@ -247,8 +254,15 @@ export class Scheduler {
    * Gives waiting requests free slots, reusing the longest cached prefix there is. A request
    * whose prompt another running request is still prefilling waits for that prefill and then
    * copies it, instead of computing the same tokens twice (n > 1 choices, identical requests).
+   *
+   * Admission by free cells, as vLLM admits: a request (or one preempted earlier) joins only when
+   * the pool can hold its pending tokens plus the next token of every running request and a
+   * watermark; otherwise it waits, and so does everything behind it (first come, first served).
+   * Admitting it anyway would only get it (or another) preempted at the next step and admitted
+   * again at once: the thrashing that made 8 requests in a small pool 6x slower.
    */
   private admit(): void {
+    const watermark = Math.max(1, Math.floor(this.nCtx * WATERMARK));
     for (let qi = 0; qi < this.queue.length; ) {
       const free = this.slots.filter((s) => !s.job);
       if (!free.length) return;
@@ -271,6 +285,9 @@ export class Scheduler {
         qi++;
         continue;
       }
+      const running = this.slots.filter((s) => s.job).length;
+      const need = job.tokens.length - bestLen + running + watermark;
+      if (running > 0 && this.evictIdle(need, best) < need) return;
       this.queue.splice(qi, 1);
       let slot: Slot;
       if (best && !best.job) {
@@ -300,10 +317,10 @@ export class Scheduler {
     return this.nCtx - this.ctx.state().kvUsed;
   }
 
-  /** Frees idle caches, least recently used first, until `need` cells are free or none is left. */
-  private evictIdle(need: number): number {
+  /** Frees idle caches (but `keep`), least recently used first, until `need` cells are free or none is left. */
+  private evictIdle(need: number, keep: Slot | null = null): number {
     let free = this.kvFree();
-    const idle = this.slots.filter((s) => !s.job && s.n > 0).sort((a, b) => a.lastUsed - b.lastUsed);
+    const idle = this.slots.filter((s) => !s.job && s.n > 0 && s !== keep).sort((a, b) => a.lastUsed - b.lastUsed);
     for (const s of idle) {
       if (free >= need) break;
       this.ctx.seqRemove(s.seq, 0, -1);
@@ -320,6 +337,7 @@ export class Scheduler {
     if (active.length <= 1) return false;
     const victim = active.reduce((a, b) => (a.job!.admittedAt > b.job!.admittedAt ? a : b));
     const job = victim.job!;
+    this.recomputed += victim.n;
     this.ctx.seqRemove(victim.seq, 0, -1);
     victim.n = 0;
     victim.tokens = [];
@@ -356,12 +374,16 @@ export class Scheduler {
     const plan: { job: Job; count: number; output: boolean }[] = [];
     let free = this.kvFree();
     let budget = this.options.stepTokens;
+    // a prompt chunk never takes the cells the generating requests need for their next tokens
+    let reserved = jobs.filter((j) => j.pending === 1).length;
     // generating sequences first (one token each), then prompt chunks in arrival order
     const ordered = [...jobs].sort((a, b) => (a.pending === 1 ? 0 : 1) - (b.pending === 1 ? 0 : 1) || a.admittedAt - b.admittedAt);
     for (const job of ordered) {
       const slot = job.slot!;
       const pending = job.pending;
-      const count = Math.min(pending, budget, free);
+      const decoding = pending === 1;
+      if (decoding) reserved--;
+      const count = Math.min(pending, budget, decoding ? free : free - reserved);
       if (count <= 0) continue;
       for (let i = 0; i < count; i++) {
         const pos = slot.n + i;

@@ -1,4 +1,4 @@
-import { invalidArg } from '../engine/errors.js';
+import { invalidArg } from '../errors.js';
 
 /** What a request may ask of the sampler. Every field is checked; none is silently ignored. */
 export interface SamplingOptions {

@@ -53,6 +53,20 @@ export function createMetrics(stats: () => SchedulerStats | null, options: { pre
   gauge('kv_cache_used_cells', 'KV cache cells in use (including idle cached prefixes)', (s) => s.kvUsed);
   gauge('kv_cache_size_cells', 'KV cache cells in all', (s) => s.kvSize);
   gauge('kv_cache_usage_ratio', 'KV cache cells in use over all cells', (s) => (s.kvSize ? s.kvUsed / s.kvSize : 0));
+  // running totals kept by the scheduler, exposed as counters
+  const total = (name: string, help: string, read: (s: SchedulerStats) => number) =>
+    new client.Counter({
+      name: `${p}${name}`, help, registers,
+      collect() {
+        const s = stats();
+        if (s) {
+          this.reset();
+          this.inc(read(s));
+        }
+      },
+    });
+  total('preemptions_total', 'Requests sent back to the queue because the KV cache ran out', (s) => s.preemptions);
+  total('recomputed_tokens_total', 'KV cells dropped by preemptions and computed again', (s) => s.recomputedTokens);
 
   return {
     registry,

@@ -15,6 +15,8 @@ export interface StartOptions extends AppOptions {
   port?: number;
   /** close the model in close() (default true) */
   closeModel?: boolean;
+  /** time a client has to send its request headers (default 30 s; then 408 and the connection closes) */
+  headersTimeoutMs?: number;
 }
 
 export interface RunningServer extends ServerApp {
@@ -34,9 +36,17 @@ export interface RunningServer extends ServerApp {
 
 export async function startServer(options: StartOptions): Promise<RunningServer> {
   const served = createApp(options);
-  const server = createAdaptorServer({ fetch: served.app.fetch }) as Server;
-  // streams stay open as long as generation takes; Node's default request timeout (300 s) must not cut them
+  const headersTimeout = options.headersTimeoutMs ?? 30_000;
+  const server = createAdaptorServer({
+    fetch: served.app.fetch,
+    // Node checks its timeouts this often (default 30 s), so a short headers timeout needs it shorter
+    serverOptions: { connectionsCheckingInterval: Math.max(50, Math.min(30_000, Math.floor(headersTimeout / 2))) },
+  }) as Server;
+  // Streams stay open as long as generation takes, so there is no whole-request timeout (Node's
+  // default of 300 s would cut them). The headers have their deadline here, the body its own
+  // (bodyTimeoutMs, read before the request is admitted), idle keep-alive connections Node's 5 s.
   server.requestTimeout = 0;
+  server.headersTimeout = headersTimeout;
   const host = options.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
