@@ -6,7 +6,7 @@
 //   engine   the library API end to end and under concurrency vs llama-bench / llama-server
 //            (bench/engine.mjs)
 //   pressure 8 requests in a KV cache far too small for them vs the same with room
-//            (bench/pressure.mjs)
+//            (bench/pressure.mjs); a 100k-token prompt arriving beside a stream (bench/long-prompt.mjs)
 //
 //   node bench/run.mjs [--suite runtime,engine] [--shapes 270m,1b] [--types f32,bf16,q8_0]
 //                      [--threads N] [--rounds 3] [--prompt 512] [--gen 128] [--no-write]
@@ -70,11 +70,13 @@ const prompt = Number(values.prompt);
 const gen = Number(values.gen);
 
 if (suites.includes('runtime')) runtimeSuite();
-for (const suite of ['engine', 'pressure']) {
+for (const [suite, scripts] of [['engine', ['engine']], ['pressure', ['pressure', 'long-prompt']]]) {
   if (!suites.includes(suite)) continue;
-  const args = [path.join(root, 'bench', `${suite}.mjs`), '--threads', String(threads)];
-  if (values['no-write']) args.push('--no-write');
-  execFileSync(process.execPath, args, { stdio: 'inherit' });
+  for (const script of scripts) {
+    const args = [path.join(root, 'bench', `${script}.mjs`), '--threads', String(threads)];
+    if (values['no-write']) args.push('--no-write');
+    execFileSync(process.execPath, args, { stdio: 'inherit' });
+  }
 }
 
 function runtimeSuite() {

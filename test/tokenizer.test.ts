@@ -153,6 +153,18 @@ describe('Gemma 3 vocabulary: tokenizer.json, the GGUF and llama.cpp agree', () 
     });
   }
 
+  it('a long text (encoded on a worker thread) gets the same ids as llama.cpp and tokenizer.json, and the event loop keeps running', async () => {
+    const long = fuzzStrings(fuzzPool, 400, 777).join(' ') + Object.values(corpus).join('\n');
+    expect(long.length).toBeGreaterThan(16_384); // past the off-thread threshold
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 1);
+    const fromGguf = await gguf.encode(long);
+    clearInterval(timer);
+    expect(ticks).toBeGreaterThan(0); // timers ran while it was encoded
+    expect(fromGguf).toEqual(ref.encode(long));
+    expect(await dir.encode(long)).toEqual(fromGguf);
+  });
+
   it('agrees on 300 random mixtures of tricky pieces', async () => {
     for (const text of fuzzStrings(fuzzPool, 300, 12345)) {
       const ids = await gguf.encode(text);
