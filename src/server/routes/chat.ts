@@ -1,5 +1,6 @@
 // POST /v1/chat/completions
 import type { Hono } from 'hono';
+import type OpenAI from 'openai';
 
 import { flattenContent } from '../../chat/messages.js';
 import type { ServerContext, Env } from '../context.js';
@@ -34,6 +35,7 @@ export function chatRoute(app: Hono<Env>, ctx: ServerContext): void {
         promptText: () => b.messages.map((m) => `${m.role}: ${flattenContent(m.content)}`).join('\n'),
         body: (results, base, usage) => ({
           ...base,
+          object: 'chat.completion',
           choices: results.map((r, index) => ({
             index,
             message: { role: 'assistant', content: r.text, refusal: null },
@@ -41,11 +43,13 @@ export function chatRoute(app: Hono<Env>, ctx: ServerContext): void {
             finish_reason: r.finishReason,
           })),
           usage,
-        }),
+        }) satisfies OpenAI.Chat.ChatCompletion, // shape drift from the SDK's types fails the type check
         events: async function* (merged, base) {
           const usage = b.stream_options?.include_usage === true ? { usage: null } : {};
-          const chunk = (index: number, delta: object, lp: unknown, finish: string | null) =>
-            ({ ...base, choices: [{ index, delta, logprobs: lp, finish_reason: finish }], ...usage });
+          const chunk = (index: number, delta: OpenAI.Chat.ChatCompletionChunk.Choice.Delta,
+            lp: OpenAI.Chat.ChatCompletionChunk.Choice.Logprobs | null, finish: 'stop' | 'length' | null) =>
+            ({ ...base, object: 'chat.completion.chunk', choices: [{ index, delta, logprobs: lp, finish_reason: finish }], ...usage }) satisfies
+              Omit<OpenAI.Chat.ChatCompletionChunk, 'usage'> & { usage?: null };
           // every choice opens with the role, as OpenAI's first chunk does
           for (let i = 0; i < n; i++) yield chunk(i, { role: 'assistant', content: '' }, null, null);
           for await (const ev of merged) {

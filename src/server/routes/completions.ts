@@ -1,5 +1,6 @@
 // POST /v1/completions (the legacy text endpoint)
 import type { Hono } from 'hono';
+import type OpenAI from 'openai';
 
 import type { CompletionPrompt } from '../../engine/language-model.js';
 import type { Env, ServerContext } from '../context.js';
@@ -43,6 +44,7 @@ export function completionsRoute(app: Hono<Env>, ctx: ServerContext): void {
         promptText: () => list.map((p) => (typeof p === 'string' ? p : `[${p.length} token ids]`)).join('\n---\n'),
         body: (results, base, usage) => ({
           ...base,
+          object: 'text_completion',
           choices: results.map((r, index) => ({
             index,
             text: r.text,
@@ -50,12 +52,17 @@ export function completionsRoute(app: Hono<Env>, ctx: ServerContext): void {
             finish_reason: r.finishReason,
           })),
           usage,
-        }),
+        }) satisfies OpenAI.Completions.Completion, // shape drift from the SDK's types fails the type check
         events: async function* (merged, base) {
           const usage = b.stream_options?.include_usage === true ? { usage: null } : {};
           const offsets = new Map<number, number>();
-          const chunk = (index: number, text: string, lp: unknown, finish: string | null) =>
-            ({ ...base, choices: [{ index, text, logprobs: lp, finish_reason: finish }], ...usage });
+          // a streamed completion chunk has the non-stream shape, one choice, finish_reason null until the end
+          const chunk = (index: number, text: string, lp: OpenAI.Completions.CompletionChoice.Logprobs | null, finish: 'stop' | 'length' | null) =>
+            ({ ...base, object: 'text_completion', choices: [{ index, text, logprobs: lp, finish_reason: finish }], ...usage }) satisfies
+              Omit<OpenAI.Completions.Completion, 'choices' | 'usage'> & {
+                choices: Array<Omit<OpenAI.Completions.CompletionChoice, 'finish_reason'> & { finish_reason: OpenAI.Completions.CompletionChoice['finish_reason'] | null }>;
+                usage?: null;
+              };
           for await (const ev of merged) {
             if ('chunk' in ev) {
               const at = offsets.get(ev.index) ?? 0;
