@@ -1,5 +1,5 @@
 export { EngineError } from './errors.js';
-export type { FinishReason, GenerationChunk, GenerationResult, GenerationStream, Usage } from './job.js';
+export type { FinishReason, GenerationChunk, GenerationResult, GenerationStream, Usage } from './generation-stream.js';
 export {
   type CompletionPrompt,
   type GenerateOptions,

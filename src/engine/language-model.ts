@@ -8,7 +8,7 @@ import { type SamplingOptions, type SamplingParams, samplingParams } from '../sa
 import { tokenizerFromDir, tokenizerFromGguf } from '../tokenizer/index.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import { EngineError, invalidArg } from './errors.js';
-import { type GenerationChunk, type GenerationResult, GenerationStream } from './job.js';
+import { type GenerationChunk, type GenerationResult, GenerationStream } from './generation-stream.js';
 import { type ChatConfig, chatConfigFromDir, chatConfigFromGguf, endTokens } from './model-config.js';
 import { Scheduler, type SchedulerStats } from './scheduler.js';
 

@@ -1,31 +1,11 @@
 import { Batch } from '../runtime/batch.js';
 import type { Context } from '../runtime/context.js';
-import type { SamplingParams } from '../sampling/options.js';
-import { type SampledToken, Sampler } from '../sampling/sampler.js';
+import type { SampledToken } from '../sampling/sampler.js';
 import { abortedError, EngineError } from './errors.js';
-import { type FinishReason, GenerationStream, type GenerationResult } from './job.js';
-import { TextStream } from './text-stream.js';
+import type { GenerationStream } from './generation-stream.js';
+import { type JobSpec, RequestOutput, type TokenText } from './output.js';
 
-/** What the scheduler needs from a tokenizer to turn tokens into text. */
-export interface TokenText {
-  tokenBytes(id: number): Uint8Array;
-  isSpecial(id: number): boolean;
-}
-
-export interface JobSpec {
-  /** prompt token ids (BOS included where the model wants one) */
-  prompt: readonly number[];
-  /** stop after this many generated tokens (default: until a stop or the context is full) */
-  maxTokens?: number;
-  sampling: SamplingParams;
-  /** stop strings; the text before one is returned, the string itself is not */
-  stop?: readonly string[];
-  /** token ids that end the generation (EOS, <end_of_turn>); never part of the text */
-  stopTokens: ReadonlySet<number>;
-  signal?: AbortSignal;
-  /** false when nobody will iterate the stream (chat() rather than chatStream()) */
-  stream?: boolean;
-}
+export type { JobSpec, TokenText } from './output.js';
 
 export interface SchedulerOptions {
   /** sequences decoded together; also the number of KV sequence slots (default 8) */
@@ -59,33 +39,11 @@ interface Slot {
   lastUsed: number;
 }
 
-class Job {
-  /** prompt, then each generated token */
-  readonly tokens: number[];
-  readonly promptLength: number;
-  readonly sampler: Sampler;
-  readonly text: TextStream;
-  readonly stream: GenerationStream;
-  readonly out: SampledToken[] = [];
-  textSoFar = '';
+/** A request as the scheduler sees it: its output (output.ts) plus where its cells are. */
+class Job extends RequestOutput {
   slot: Slot | null = null;
-  cachedPromptTokens = 0;
   aborted = false;
   admittedAt = 0;
-  readonly submittedAt = performance.now();
-  firstTokenAt = 0;
-  startedAt = 0;
-
-  constructor(
-    readonly spec: JobSpec,
-    cancel: () => void,
-  ) {
-    this.tokens = [...spec.prompt];
-    this.promptLength = spec.prompt.length;
-    this.sampler = new Sampler(spec.sampling, spec.prompt);
-    this.text = new TextStream(spec.stop ?? []);
-    this.stream = new GenerationStream(cancel, spec.stream !== false);
-  }
 
   /** tokens not yet in the KV cache */
   get pending(): number {
@@ -429,60 +387,13 @@ export class Scheduler {
     return true;
   }
 
-  /** A sampled token: text, stop checks, and the end of the request when it is done. */
+  /** A sampled token: the request's output takes it; a request that is done leaves its slot. */
   private accept(job: Job, t: SampledToken): void {
-    const now = performance.now();
-    if (!job.firstTokenAt) job.firstTokenAt = now;
     this.generated++;
-    job.tokens.push(t.id);
-    job.out.push(t);
-    const { spec } = job;
-    if (spec.stopTokens.has(t.id)) {
-      const tail = job.text.finish();
-      job.textSoFar += tail;
-      job.stream.push({ text: tail, tokens: [t] });
-      return this.finish(job, 'stop', { token: t.id });
-    }
-    const piece = job.text.push(this.tokens.isSpecial(t.id) ? new Uint8Array(0) : this.tokens.tokenBytes(t.id));
-    job.textSoFar += piece.text;
-    if (piece.stop !== undefined) {
-      job.stream.push({ text: piece.text, tokens: [t] });
-      return this.finish(job, 'stop', { string: piece.stop });
-    }
-    const generated = job.tokens.length - job.promptLength;
-    // the next step would feed this token at position tokens.length - 1
-    const full = job.tokens.length > this.nCtx;
-    if ((spec.maxTokens !== undefined && generated >= spec.maxTokens) || full) {
-      const tail = job.text.finish();
-      job.textSoFar += tail;
-      job.stream.push({ text: piece.text + tail, tokens: [t] });
-      return this.finish(job, 'length');
-    }
-    job.stream.push({ text: piece.text, tokens: [t] });
-  }
-
-  private finish(job: Job, reason: FinishReason, stoppedBy?: GenerationResult['stoppedBy']): void {
-    const now = performance.now();
-    const completion = job.tokens.length - job.promptLength;
+    const done = job.accept(t, this.tokens, this.nCtx);
+    if (!done) return;
     this.release(job);
-    job.stream.end({
-      text: job.textSoFar,
-      tokens: job.out,
-      finishReason: reason,
-      ...(stoppedBy ? { stoppedBy } : {}),
-      usage: {
-        promptTokens: job.promptLength,
-        completionTokens: completion,
-        totalTokens: job.promptLength + completion,
-        cachedPromptTokens: job.cachedPromptTokens,
-      },
-      seed: job.sampler.seed,
-      timings: {
-        queuedMs: job.startedAt - job.submittedAt,
-        timeToFirstTokenMs: job.firstTokenAt - job.submittedAt,
-        totalMs: now - job.submittedAt,
-      },
-    });
+    job.stream.end(job.result(done.reason, done.stoppedBy));
   }
 
   private finishWithError(job: Job, err: unknown): void {

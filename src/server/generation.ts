@@ -1,5 +1,5 @@
 // Starting the n choices of a request and reading them back, for both completion endpoints.
-import type { GenerationChunk, GenerationResult, GenerationStream } from '../engine/job.js';
+import type { GenerationChunk, GenerationResult, GenerationStream } from '../engine/generation-stream.js';
 import type { CompletionPrompt, GenerateOptions, LanguageModel } from '../engine/language-model.js';
 import type { ChatMessageInput } from '../chat/messages.js';
 

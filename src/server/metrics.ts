@@ -3,7 +3,7 @@
 import client from 'prom-client';
 
 import type { SchedulerStats } from '../engine/scheduler.js';
-import type { GenerationResult } from '../engine/job.js';
+import type { GenerationResult } from '../engine/generation-stream.js';
 
 export interface ServerMetrics {
   readonly registry: client.Registry;

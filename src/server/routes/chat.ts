@@ -7,7 +7,7 @@ import type { ServerContext, Env } from '../context.js';
 import { samplingOptions } from '../context.js';
 import { chatRequestSchema, chatUnsupported, refuseMessageFeatures } from '../schemas/chat.js';
 import { checkMaxTokens, parseBody, refuseUnsupported } from '../schemas/common.js';
-import { generate, type Plan } from './generate.js';
+import { generate, type Plan } from './request-flow.js';
 
 export function chatRoute(app: Hono<Env>, ctx: ServerContext): void {
   app.post('/v1/chat/completions', (c) =>

@@ -8,7 +8,7 @@ import { samplingOptions } from '../context.js';
 import { invalidRequest } from '../errors.js';
 import { completionRequestSchema, completionUnsupported, type CompletionRequest } from '../schemas/completions.js';
 import { MAX_CHOICES, parseBody, refuseUnsupported } from '../schemas/common.js';
-import { generate, type Plan } from './generate.js';
+import { generate, type Plan } from './request-flow.js';
 
 /** A string, token ids, or a batch of either: one engine prompt per item. */
 function prompts(p: CompletionRequest['prompt']): CompletionPrompt[] {

@@ -3,7 +3,7 @@
 // (queued, prefilling, decoding), for streams and non-stream requests alike.
 import crypto from 'node:crypto';
 
-import type { GenerationResult } from '../../engine/job.js';
+import type { GenerationResult } from '../../engine/generation-stream.js';
 import type { GenerateOptions, LanguageModel } from '../../engine/language-model.js';
 import { readJson } from '../body.js';
 import { checkModel, type Ctx, type ServerContext } from '../context.js';
