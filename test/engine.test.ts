@@ -252,6 +252,24 @@ describe('a KV pool far smaller than the requests need together', () => {
   });
 });
 
+describe('admission counts what admitted requests have still to prefill', () => {
+  it('8 prompts of 100 tokens arriving together in 256 cells: they take turns instead of evicting each other', async () => {
+    const opts = { temperature: 0, maxTokens: 10, logitBias: { 1: -100, 5: -100 } };
+    const prompts = Array.from({ length: 8 }, (_, i) => plainPrompt(100, 70 + i));
+    const m = await loadModel(modelPath, { contextSize: 256, parallel: 8, ...exact });
+    try {
+      const results = await Promise.all(prompts.map((p) => m.complete(p, opts)));
+      expect(results.map((r) => r.usage.completionTokens)).toEqual(Array(8).fill(10));
+      const s = m.stats();
+      console.log(`staggered prefill: ${s.preemptions} preemptions, ${s.recomputedTokens} cells recomputed`);
+      // two fit at a time (2 x 110 of 256 cells): no request ever has to give its cells back
+      expect(s.preemptions).toBe(0);
+    } finally {
+      await m.close();
+    }
+  });
+});
+
 describe('abort frees the sequence in every state, and the next request runs', () => {
   const opts = { temperature: 0.9, seed: 1, logitBias: { 1: -100, 5: -100 } };
 

@@ -243,9 +243,12 @@ export class Scheduler {
         qi++;
         continue;
       }
-      const running = this.slots.filter((s) => s.job).length;
-      const need = job.tokens.length - bestLen + running + watermark;
-      if (running > 0 && this.evictIdle(need, best) < need) return;
+      // cells already promised: what the admitted requests have still to put in the cache (the
+      // rest of a prompt, claimed chunk by chunk; a generating request's next token)
+      const running = this.slots.flatMap((s) => (s.job ? [s.job] : []));
+      const promised = running.reduce((n, j) => n + Math.max(j.pending, 1), 0);
+      const need = job.tokens.length - bestLen + promised + watermark;
+      if (running.length > 0 && this.evictIdle(need, best) < need) return;
       this.queue.splice(qi, 1);
       let slot: Slot;
       if (best && !best.job) {
