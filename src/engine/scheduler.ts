@@ -43,6 +43,8 @@ interface Slot {
 class Job extends RequestOutput {
   slot: Slot | null = null;
   aborted = false;
+  /** cells it had when preempted (what it recomputes is what of them is gone on its return) */
+  cellsAtPreemption = 0;
   admittedAt = 0;
 
   /** tokens not yet in the KV cache */
@@ -265,6 +267,10 @@ export class Scheduler {
       slot.job = job;
       slot.lastUsed = ++this.clock;
       job.slot = slot;
+      if (job.cellsAtPreemption > 0) {
+        this.recomputed += Math.max(0, job.cellsAtPreemption - bestLen);
+        job.cellsAtPreemption = 0;
+      }
       if (job.admittedAt === 0) {
         job.admittedAt = ++this.clock;
         job.cachedPromptTokens = bestLen;
@@ -278,16 +284,22 @@ export class Scheduler {
     return this.nCtx - this.ctx.state().kvUsed;
   }
 
-  /** Frees idle caches (but `keep`), least recently used first, until `need` cells are free or none is left. */
+  /** Frees cells of idle caches (but `keep`), least recently used first and from their tails, until `need` cells are free or none is left. */
   private evictIdle(need: number, keep: Slot | null = null): number {
     let free = this.kvFree();
     const idle = this.slots.filter((s) => !s.job && s.n > 0 && s !== keep).sort((a, b) => a.lastUsed - b.lastUsed);
     for (const s of idle) {
+      // only the tail that is needed: the prefix stays for reuse (a preempted request's own).
+      // Cells another sequence shares are not freed by dropping them here, so go on until enough
+      // are free or this cache is gone.
+      while (free < need && s.n > 0) {
+        const drop = Math.min(s.n, need - free);
+        this.ctx.seqRemove(s.seq, s.n - drop, -1);
+        s.n -= drop;
+        free = this.kvFree();
+      }
+      if (s.n === 0) s.tokens = [];
       if (free >= need) break;
-      this.ctx.seqRemove(s.seq, 0, -1);
-      s.n = 0;
-      s.tokens = [];
-      free = this.kvFree();
     }
     return free;
   }
@@ -298,11 +310,11 @@ export class Scheduler {
     if (active.length <= 1) return false;
     const victim = active.reduce((a, b) => (a.job!.admittedAt > b.job!.admittedAt ? a : b));
     const job = victim.job!;
-    this.recomputed += victim.n;
-    this.ctx.seqRemove(victim.seq, 0, -1);
-    victim.n = 0;
-    victim.tokens = [];
+    // its cells stay as an idle cache, trimmed from the tail only as far as others need them:
+    // when it comes back it takes over what is left of them and recomputes only the rest
+    job.cellsAtPreemption = victim.n;
     victim.job = null;
+    victim.lastUsed = ++this.clock;
     job.slot = null;
     this.queue.unshift(job);
     this.preemptions++;
