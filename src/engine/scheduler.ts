@@ -71,9 +71,10 @@ function commonPrefix(a: readonly number[], an: number, b: readonly number[], bn
  * generating sequence plus chunks of prompts being prefilled, so a long prompt never stalls the
  * others, a new request joins at the next step and a finished one leaves at once. All sequences
  * share one KV pool: a single request may fill the whole context. When the pool runs out, idle
- * caches are dropped first (least recently used), then the newest request is preempted: its cells
- * are freed and it waits at the head of the queue, to be recomputed from its prompt and the
- * tokens it had generated (vLLM's recompute preemption); its output continues where it was.
+ * caches give up cells first (least recently used, from their tails), then the newest request is
+ * preempted: it waits at the head of the queue while its cells become an idle cache that others
+ * trim as they need; on its return it takes over what is left and recomputes the rest from its
+ * prompt and the tokens it had generated (vLLM's recompute preemption); its output continues.
  *
  * Prefix reuse: a new request takes over the cached tokens it shares with any sequence (a finished
  * one, or one still running) by sharing KV cells (seqCopy). Each cell keeps keys and values for
