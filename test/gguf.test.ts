@@ -8,6 +8,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { Model } from '../src/runtime/index.js';
+import { dataStart } from './helpers/gguf-edit.js';
 import { root, tinyModel } from './helpers/models.js';
 import { loadOutcome } from './helpers/outcome.js';
 
@@ -26,37 +27,9 @@ function write(name: string, bytes: Buffer): string {
   return p;
 }
 
-/** Where the tensor data starts: the end of the header, metadata and tensor infos (aligned). */
-function headerEnd(buf: Buffer): number {
-  let off = 8;
-  const u64 = () => { const v = Number(buf.readBigUInt64LE(off)); off += 8; return v; };
-  const u32 = () => { const v = buf.readUInt32LE(off); off += 4; return v; };
-  const str = () => { const n = u64(); off += n; };
-  const sizes: Record<number, number> = { 0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8 };
-  const nT = u64();
-  const nKv = u64();
-  for (let i = 0; i < nKv; i++) {
-    str();
-    const t = u32();
-    if (t === 8) str();
-    else if (t === 9) {
-      const et = u32();
-      const n = u64();
-      if (et === 8) for (let j = 0; j < n; j++) str();
-      else off += n * sizes[et]!;
-    } else off += sizes[t]!;
-  }
-  for (let i = 0; i < nT; i++) {
-    str();
-    const nd = u32();
-    off += nd * 8 + 4 + 8;
-  }
-  return Math.ceil(off / 32) * 32;
-}
-
 describe('truncated files', () => {
   it('rejects every truncation point with ERR_BAD_MODEL_FILE naming the problem', async () => {
-    const end = headerEnd(original);
+    const end = dataStart(original);
     const points = new Set<number>([0, 1, 3, 4, 7, 8, 15, 16, 23, 24, end - 1, end, end + 1, original.length - 1]);
     for (let p = 25; p < end; p += 53) points.add(p);
     for (let p = end; p < original.length; p += Math.floor((original.length - end) / 40)) points.add(p);
@@ -77,7 +50,7 @@ describe('truncated files', () => {
 
 describe('corrupted files', () => {
   it('survives a byte flipped at hundreds of places in the header and the data', async () => {
-    const end = headerEnd(original);
+    const end = dataStart(original);
     const outcomes = new Map<string, number>();
     const places: number[] = [];
     for (let p = 0; p < end; p += 7) places.push(p);

@@ -1,5 +1,5 @@
 import { ChatTemplate } from '../chat/template.js';
-import { type ChatMessage, type ChatMessageInput, checkMessages } from '../chat/messages.js';
+import { type ChatMessage, type ChatMessageInput, checkMessages, flattenContent } from '../chat/messages.js';
 import { resolveModel, type ResolveOptions } from '../hub/index.js';
 import type { NativeModelInfo } from '../runtime/addon.js';
 import type { Context } from '../runtime/context.js';
@@ -70,7 +70,8 @@ export interface PreparedRequest {
  */
 export class LanguageModel {
   private closing: Promise<void> | null = null;
-  private maxTokenBytes: number | undefined;
+  /** bytes of the longest token: a prompt of c UTF-16 units is at least c / this many tokens */
+  private readonly maxTokenBytes: number;
 
   private constructor(
     readonly info: LanguageModelInfo,
@@ -81,7 +82,12 @@ export class LanguageModel {
     private readonly model: Model,
     private readonly ctx: Context,
     private readonly scheduler: Scheduler,
-  ) {}
+  ) {
+    // one scan of the vocabulary (~25 ms for 262k tokens), at load rather than in a request
+    let m = 1;
+    for (let id = 0; id < tokenizer.vocabSize; id++) m = Math.max(m, tokenizer.tokenBytes(id).length);
+    this.maxTokenBytes = m;
+  }
 
   /** @internal use loadModel() */
   static async create(ref: string, options: LoadModelOptions = {}): Promise<LanguageModel> {
@@ -115,9 +121,7 @@ export class LanguageModel {
         ...model.info, ref, path: resolved.path, format: resolved.format, contextSize, parallel,
         chatTemplate: template.builtin ? 'builtin' : 'model',
       };
-      const lm = new LanguageModel(info, tokenizer, template, stops, model, ctx, scheduler);
-      lm.longestToken(); // a scan of the vocabulary (~25 ms for 262k tokens): at load, not in a request
-      return lm;
+      return new LanguageModel(info, tokenizer, template, stops, model, ctx, scheduler);
     } catch (err) {
       await model.close();
       throw err;
@@ -158,11 +162,15 @@ export class LanguageModel {
     if (options.maxTokens !== undefined && (!Number.isInteger(options.maxTokens) || options.maxTokens < 1)) {
       throw invalidArg('max_tokens', `must be an integer >= 1, not ${options.maxTokens}`);
     }
-    const messages = 'messages' in input ? checkMessages(input.messages) : null;
-    this.checkPromptSize(messages ? messages.reduce((n, m) => n + (typeof m.content === 'string' ? m.content.length
-      : m.content.reduce((k, p) => k + p.text.length, 0)), 0) : typeof (input as { prompt: unknown }).prompt === 'string'
-      ? ((input as { prompt: string }).prompt).length : 0);
-    const prompt = messages ? await this.chatPrompt(messages) : await this.completionPrompt((input as { prompt: CompletionPrompt }).prompt);
+    let prompt: number[];
+    if ('messages' in input) {
+      const messages = checkMessages(input.messages);
+      this.checkPromptSize(messages.reduce((n, m) => n + flattenContent(m.content).length, 0));
+      prompt = await this.chatPrompt(messages);
+    } else {
+      if (typeof input.prompt === 'string') this.checkPromptSize(input.prompt.length);
+      prompt = await this.completionPrompt(input.prompt);
+    }
     this.live();
     return { prompt, sampling, stop, ...(options.maxTokens !== undefined ? { maxTokens: options.maxTokens } : {}) };
   }
@@ -178,22 +186,12 @@ export class LanguageModel {
     });
   }
 
-  /** Bytes of the longest token in the vocabulary. */
-  private longestToken(): number {
-    this.maxTokenBytes ??= (() => {
-      let m = 1;
-      for (let id = 0; id < this.tokenizer.vocabSize; id++) m = Math.max(m, this.tokenizer.tokenBytes(id).length);
-      return m;
-    })();
-    return this.maxTokenBytes;
-  }
-
   /**
    * A prompt of `chars` UTF-16 units is at least chars / (longest token's bytes) tokens (a UTF-8
    * byte per unit at the least): past the context that is refused before any tokenizing.
    */
   private checkPromptSize(chars: number): void {
-    const atLeast = Math.ceil(chars / this.longestToken());
+    const atLeast = Math.ceil(chars / this.maxTokenBytes);
     if (atLeast >= this.info.contextSize) {
       throw new EngineError('ERR_CONTEXT_LENGTH',
         `the prompt is ${chars} characters, at least ${atLeast} tokens, but the context holds ${this.info.contextSize} ` +

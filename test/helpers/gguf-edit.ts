@@ -1,5 +1,6 @@
-// Rewrites the metadata of a GGUF file byte by byte (the tensor infos and data are kept as they
-// are), for hostile-value sweeps that would take a generator run each otherwise.
+// Reads and rewrites the layout of a GGUF file byte by byte (the tensor infos and data are kept
+// as they are): where its data starts, and its metadata replaced for hostile-value sweeps that
+// would take a generator run each otherwise.
 
 /** GGUF value types (gguf.h). */
 export const T = { U8: 0, I8: 1, U16: 2, I16: 3, U32: 4, I32: 5, F32: 6, BOOL: 7, STR: 8, ARR: 9, U64: 10, I64: 11, F64: 12 } as const;
@@ -100,6 +101,11 @@ export function withMetadata(file: Buffer, key: string, value: GgufValue | undef
   const head = Buffer.concat([p.head, counts, ...kvBytes, p.tensorInfos]);
   const pad = Buffer.alloc((32 - (head.length % 32)) % 32);
   return Buffer.concat([head, pad, p.data]);
+}
+
+/** Where the tensor data starts: the end of the header, metadata and tensor infos (aligned). */
+export function dataStart(file: Buffer): number {
+  return file.length - parse(file).data.length;
 }
 
 /** The metadata keys of a file, in order. */

@@ -115,9 +115,9 @@ export async function generate(c: Ctx, ctx: ServerContext, kind: { object: strin
         clientGone = true;
         ticket.abort();
       },
+      // the record has its error already (events, above); this only writes the error event
       error: (err) => {
         const api = toApiError(err);
-        if (api && !clientGone) record.fields.error = api.message;
         if (!api) ctx.logger.error({ err, reqId: record.id }, 'stream failed');
         return (api ?? internalError(record.id)).body();
       },
