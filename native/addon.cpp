@@ -9,6 +9,7 @@
 #include "ggml.h"
 #include "napi_classes.h"
 #include "napi_util.h"
+#include "thread_priority.h"
 
 namespace potron {
 
@@ -57,6 +58,12 @@ static Napi::Value SystemInfo(const Napi::CallbackInfo& info) {
   }));
 }
 
+// For the tokenizer's worker thread (src/tokenizer/spm-worker.ts): it must not take CPU from
+// the decode threads of running streams.
+static Napi::Value LowerThreadToIdle(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), lower_thread_to_idle());
+}
+
 // ggml logs per tensor at info/debug level; keep warnings and errors, everything with POTRON_DEBUG=1.
 static void log_callback(ggml_log_level level, const char* text, void*) {
   static ggml_log_level last = GGML_LOG_LEVEL_INFO;
@@ -69,7 +76,7 @@ Napi::Object DefineKernels(Napi::Env env);  // napi_kernels.cpp
 
 // Raised whenever the N-API surface (src/runtime/addon.d.ts) changes; src/runtime/native.ts
 // refuses an addon of another version (a stale build/ or prebuild) with a clear message.
-constexpr int kSurfaceVersion = 5;
+constexpr int kSurfaceVersion = 6;
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ggml_log_set(log_callback, nullptr);
@@ -80,6 +87,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("loadModel", Napi::Function::New(env, LoadModel));
   exports.Set("physicalCores", Napi::Function::New(env, PhysicalCores));
   exports.Set("systemInfo", Napi::Function::New(env, SystemInfo));
+  exports.Set("lowerThreadToIdle", Napi::Function::New(env, LowerThreadToIdle));
   exports.Set("kernels", DefineKernels(env));
   exports.Set("surfaceVersion", Napi::Number::New(env, kSurfaceVersion));
   return exports;

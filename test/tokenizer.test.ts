@@ -165,6 +165,30 @@ describe('Gemma 3 vocabulary: tokenizer.json, the GGUF and llama.cpp agree', () 
     expect(await dir.encode(long)).toEqual(fromGguf);
   });
 
+  it('the worker runs only on idle CPU (SCHED_IDLE), starts at once when asked, and ends with close()', async () => {
+    // threads of this process and their scheduling policy: field 41 of /proc/<pid>/task/<tid>/stat
+    const SCHED_IDLE = 5;
+    const idleThreads = (): Set<string> => new Set(fs.readdirSync('/proc/self/task').filter((tid) => {
+      try {
+        const stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[41 - 3]) === SCHED_IDLE;
+      } catch {
+        return false; // a thread that ended meanwhile
+      }
+    }));
+    const before = idleThreads();
+    const t = await tokenizerFromGguf(md, { startWorker: true });
+    const long = Object.values(corpus).join('\n').repeat(20);
+    expect(long.length).toBeGreaterThan(16_384);
+    expect(await t.encode(long)).toEqual(ref.encode(long)); // answered by the started worker
+    const ours = [...idleThreads()].filter((tid) => !before.has(tid));
+    expect(ours).toHaveLength(1);
+    await t.close();
+    expect(idleThreads().has(ours[0]!)).toBe(false);
+    expect(await t.encode(long)).toEqual(ref.encode(long)); // a later long text starts it again
+    await t.close();
+  });
+
   it('agrees on 300 random mixtures of tricky pieces', async () => {
     for (const text of fuzzStrings(fuzzPool, 300, 12345)) {
       const ids = await gguf.encode(text);

@@ -96,10 +96,11 @@ export class LanguageModel {
       ...(options.threads !== undefined ? { threads: options.threads } : {}),
       ...(options.dtype !== undefined ? { dtype: options.dtype } : {}),
     });
+    let tokenizer: Tokenizer | undefined;
     try {
       const meta = model.metadata();
       const isDir = resolved.format === 'hf';
-      const tokenizer = isDir ? await tokenizerFromDir(resolved.path) : await tokenizerFromGguf(meta);
+      tokenizer = isDir ? await tokenizerFromDir(resolved.path) : await tokenizerFromGguf(meta, { startWorker: true });
       const chat: ChatConfig = isDir ? chatConfigFromDir(resolved.path) : chatConfigFromGguf(meta);
       const specials = { bos_token: chat.bosToken, eos_token: chat.eosToken };
       const template = chat.chatTemplate !== undefined ? new ChatTemplate(chat.chatTemplate, specials) : ChatTemplate.builtinGemma(specials);
@@ -123,6 +124,7 @@ export class LanguageModel {
       };
       return new LanguageModel(info, tokenizer, template, stops, model, ctx, scheduler);
     } catch (err) {
+      await tokenizer?.close();
       await model.close();
       throw err;
     }
@@ -226,6 +228,7 @@ export class LanguageModel {
       await this.scheduler.close();
       await this.ctx.close();
       await this.model.close();
+      await this.tokenizer.close();
     })();
     return this.closing;
   }

@@ -168,4 +168,9 @@ export interface NativeAddon {
   loadModel(path: string, options?: NativeLoadOptions): Promise<NativeModel>;
   physicalCores(): number;
   systemInfo(): string;
+  /**
+   * Lowers the calling thread to run only on otherwise idle CPU (Linux SCHED_IDLE, the macOS
+   * background band, Windows background mode); false where that is not possible.
+   */
+  lowerThreadToIdle(): boolean;
 }

@@ -9,7 +9,9 @@
 //  4. what is left that is not a token becomes byte tokens (<0xNN>).
 // `tokenizers`' BPE cannot express step 3: a pair merges here when the concatenation is a token
 // even if its halves are not, and equal scores tie by position rather than by a merge rank.
-import { TokenType, type GgufVocab } from './gguf-vocab.js';
+import { TokenType } from './gguf-vocab.js';
+import { type PackedVocab, tokenText } from './packed-vocab.js';
+import { TokenIndex } from './token-index.js';
 
 interface TrieNode {
   next: Map<number, TrieNode>;
@@ -20,34 +22,36 @@ const utf8 = new TextEncoder();
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
 export class SpmEncoder {
-  private readonly ids = new Map<string, number>();
+  private readonly ids: TokenIndex;
   private readonly scores: Float32Array;
   private readonly byteIds = new Int32Array(256).fill(-1);
   private readonly trie: TrieNode = { next: new Map(), id: -1 };
   /** partition order of each splitting token: longest UTF-8 text first, as llama.cpp sorts them */
   private readonly rank = new Map<number, number>();
-  private readonly tokens: string[];
+  /** the text of each splitting token */
+  private readonly splitText = new Map<number, string>();
   private readonly addSpacePrefix: boolean;
   private readonly unkId: number;
 
-  constructor(vocab: GgufVocab) {
-    const { tokens, types } = vocab;
-    this.tokens = tokens;
+  constructor(vocab: PackedVocab) {
+    const { types } = vocab;
     this.scores = vocab.scores;
     this.addSpacePrefix = vocab.addSpacePrefix;
     this.unkId = vocab.unkId ?? -1;
-    // later duplicates win, as in llama.cpp's token_to_id
-    for (let i = 0; i < tokens.length; i++) this.ids.set(tokens[i]!, i);
+    this.ids = new TokenIndex(vocab);
 
-    const splitting: number[] = [];
-    for (let i = 0; i < tokens.length; i++) {
+    for (let i = 0; i < types.length; i++) {
       const t = types[i];
-      if ((t === TokenType.CONTROL || t === TokenType.USER_DEFINED || t === TokenType.UNKNOWN) && tokens[i]!.length > 0) splitting.push(i);
+      if (t === TokenType.CONTROL || t === TokenType.USER_DEFINED || t === TokenType.UNKNOWN) {
+        const text = tokenText(vocab, i);
+        if (text.length > 0) this.splitText.set(i, text);
+      }
     }
-    const bytes = new Map(splitting.map((i) => [i, utf8.encode(tokens[i]!).length]));
+    const splitting = [...this.splitText.keys()];
+    const bytes = new Map(splitting.map((i) => [i, utf8.encode(this.splitText.get(i)!).length]));
     splitting.sort((a, b) => bytes.get(b)! - bytes.get(a)! || a - b);
     splitting.forEach((id, r) => this.rank.set(id, r));
-    for (const id of splitting) this.insert(tokens[id]!, id);
+    for (const id of splitting) this.insert(this.splitText.get(id)!, id);
 
     // byte_to_token: "<0xNN>", else the one-byte piece itself
     for (let b = 0; b < 256; b++) {
@@ -97,7 +101,7 @@ export class SpmEncoder {
     // fragments: strings are raw text, numbers are tokens already split out
     let frags: Array<string | number> = [text];
     for (const id of this.occurring(text)) {
-      const tok = this.tokens[id]!;
+      const tok = this.splitText.get(id)!;
       const next: Array<string | number> = [];
       for (const f of frags) {
         if (typeof f === 'number') {
@@ -164,8 +168,8 @@ export class SpmEncoder {
     };
     const tryAdd = (l: number, r: number): void => {
       if (l < 0 || r < 0) return;
-      const id = this.ids.get(s.slice(start[l]!, start[r]! + len[r]!));
-      if (id === undefined) return;
+      const id = this.ids.find(s, start[l]!, start[r]! + len[r]!);
+      if (id < 0) return;
       let i = hn++;
       hScore[i] = this.scores[id]!;
       hLeft[i] = l;
@@ -210,13 +214,12 @@ export class SpmEncoder {
     }
 
     for (let i = 0; i !== -1 && n > 0; i = next[i]!) {
-      const piece = s.slice(start[i]!, start[i]! + len[i]!);
-      const id = this.ids.get(piece);
-      if (id !== undefined) {
+      const id = this.ids.find(s, start[i]!, start[i]! + len[i]!);
+      if (id >= 0) {
         out.push(id);
         continue;
       }
-      for (const b of utf8.encode(piece)) {
+      for (const b of utf8.encode(s.slice(start[i]!, start[i]! + len[i]!))) {
         // a vocabulary without byte tokens: llama.cpp would fail here; <unk> is the honest stand-in
         const bid = this.byteIds[b]! >= 0 ? this.byteIds[b]! : this.unkId;
         if (bid >= 0) out.push(bid);

@@ -52,6 +52,9 @@ export abstract class TableTokenizer implements Tokenizer {
     return this.table.isSpecial(id);
   }
 
+  /** Nothing to release unless a source holds a worker. */
+  async close(): Promise<void> {}
+
   decode(ids: readonly number[], options?: { skipSpecial?: boolean }): string {
     return this.table.decode(ids, options?.skipSpecial ?? false, this.addSpacePrefix);
   }

@@ -23,4 +23,6 @@ export interface Tokenizer {
   tokenId(text: string): number | undefined;
   /** ids → text; skipSpecial drops special tokens. Sync (uses tokenBytes), invalid UTF-8 → U+FFFD. */
   decode(ids: readonly number[], options?: { skipSpecial?: boolean }): string;
+  /** Ends a worker thread the tokenizer keeps for long texts, if any; encode() later starts it again. */
+  close(): Promise<void>;
 }
