@@ -213,6 +213,21 @@ void Context::seq_cp(int32_t src, int32_t dst, int32_t p0, int32_t p1) {
   kv_->seq_cp(src, dst, p0, p1);
 }
 
+size_t Context::seq_save_size(int32_t seq, int32_t p0, int32_t p1) const {
+  check_seq(seq);
+  return kv_->seq_save_size(seq, p0, p1);
+}
+
+void Context::seq_save(int32_t seq, int32_t p0, int32_t p1, uint8_t* dst) const {
+  check_seq(seq);
+  kv_->seq_save(seq, p0, p1, dst);
+}
+
+void Context::seq_restore(int32_t seq, int32_t p0, const uint8_t* src, size_t size) {
+  check_seq(seq);
+  kv_->seq_restore(seq, p0, src, size);
+}
+
 int32_t Context::seq_pos_max(int32_t seq) const {
   check_seq(seq);
   return kv_->seq_pos_max(seq);

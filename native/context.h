@@ -66,6 +66,9 @@ class Context {
 
   void seq_rm(int32_t seq, int32_t p0, int32_t p1);
   void seq_cp(int32_t src, int32_t dst, int32_t p0, int32_t p1);
+  size_t seq_save_size(int32_t seq, int32_t p0, int32_t p1) const;
+  void seq_save(int32_t seq, int32_t p0, int32_t p1, uint8_t* dst) const;
+  void seq_restore(int32_t seq, int32_t p0, const uint8_t* src, size_t size);
   int32_t seq_pos_max(int32_t seq) const;
   void clear() { kv_->clear(); }
 

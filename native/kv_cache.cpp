@@ -95,6 +95,65 @@ void KvCache::seq_cp(int32_t src, int32_t dst, int32_t p0, int32_t p1) {
   }
 }
 
+size_t KvCache::row_bytes() const { return ggml_row_size(k_[0]->type, k_[0]->ne[0]); }
+
+size_t KvCache::cell_bytes() const { return 2 * k_.size() * row_bytes(); }
+
+std::vector<int64_t> KvCache::seq_cells(int32_t seq, int32_t p0, int32_t p1) const {
+  if (p0 < 0 || p1 < p0) throw Error("ERR_INVALID_ARG", "positions [" + std::to_string(p0) + ", " + std::to_string(p1) + ") are not a range");
+  std::vector<int64_t> at(static_cast<size_t>(p1 - p0), -1);
+  for (size_t i = 0; i < cells_.size(); ++i) {
+    const KvCell& c = cells_[i];
+    if (c.seqs.test(seq) && c.pos >= p0 && c.pos < p1) at[c.pos - p0] = static_cast<int64_t>(i);
+  }
+  for (size_t j = 0; j < at.size(); ++j) {
+    if (at[j] < 0) {
+      throw Error("ERR_INVALID_ARG", "sequence " + std::to_string(seq) + " holds no position " + std::to_string(p0 + j) +
+                                          "; only cached positions can be saved");
+    }
+  }
+  return at;
+}
+
+size_t KvCache::seq_save_size(int32_t seq, int32_t p0, int32_t p1) const {
+  return seq_cells(seq, p0, p1).size() * cell_bytes();
+}
+
+void KvCache::seq_save(int32_t seq, int32_t p0, int32_t p1, uint8_t* dst) const {
+  const std::vector<int64_t> cells = seq_cells(seq, p0, p1);
+  const size_t row = row_bytes();
+  for (size_t il = 0; il < k_.size(); ++il) {
+    for (ggml_tensor* t : {k_[il], v_[il]}) {
+      for (int64_t cell : cells) {
+        ggml_backend_tensor_get(t, dst, cell * t->nb[1], row);
+        dst += row;
+      }
+    }
+  }
+}
+
+void KvCache::seq_restore(int32_t seq, int32_t p0, const uint8_t* src, size_t size) {
+  if (p0 < 0) throw Error("ERR_INVALID_ARG", "p0 must be >= 0");
+  if (size % cell_bytes() != 0) {
+    throw Error("ERR_INVALID_ARG", "the saved data is " + std::to_string(size) + " bytes, not a multiple of " +
+                                        std::to_string(cell_bytes()) + " (one position of this context's cache): it was saved from another context");
+  }
+  const auto n = static_cast<uint32_t>(size / cell_bytes());
+  seq_rm(seq, p0, p0 + static_cast<int32_t>(n));
+  std::vector<int32_t> pos(n), seqs(n, seq);
+  for (uint32_t j = 0; j < n; ++j) pos[j] = p0 + static_cast<int32_t>(j);
+  const std::vector<int64_t> cells = claim(pos.data(), seqs.data(), n);
+  const size_t row = row_bytes();
+  for (size_t il = 0; il < k_.size(); ++il) {
+    for (ggml_tensor* t : {k_[il], v_[il]}) {
+      for (int64_t cell : cells) {
+        ggml_backend_tensor_set(t, src, cell * t->nb[1], row);
+        src += row;
+      }
+    }
+  }
+}
+
 void KvCache::clear() {
   for (auto& c : cells_) c = KvCell{};
   used_ = 0;

@@ -48,7 +48,20 @@ class KvCache {
   void seq_cp(int32_t src, int32_t dst, int32_t p0, int32_t p1);
   void clear();
 
+  // Saving and restoring a sequence's cells (a preempted request swapped out instead of
+  // recomputed). The bytes: for each layer, the K rows then the V rows of positions p0, p0+1, ...
+  size_t cell_bytes() const;  // one position's K and V over all layers
+  // Checks that seq holds every position of [p0, p1) and returns the bytes they take.
+  size_t seq_save_size(int32_t seq, int32_t p0, int32_t p1) const;
+  void seq_save(int32_t seq, int32_t p0, int32_t p1, uint8_t* dst) const;
+  // Puts n = size / cell_bytes() saved positions back as p0 .. p0+n-1 of seq (in new cells,
+  // replacing any it holds there); throws ERR_CONTEXT_FULL when n cells are not free.
+  void seq_restore(int32_t seq, int32_t p0, const uint8_t* src, size_t size);
+
  private:
+  std::vector<int64_t> seq_cells(int32_t seq, int32_t p0, int32_t p1) const;  // in position order
+  size_t row_bytes() const;
+
   std::vector<KvCell> cells_;  // padded_size() of them; only the first size_ are claimed
   uint32_t size_ = 0;
   uint32_t used_ = 0;

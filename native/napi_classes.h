@@ -37,6 +37,8 @@ class ContextWrap : public Napi::ObjectWrap<ContextWrap> {
   Napi::Value Abort(const Napi::CallbackInfo& info);
   Napi::Value SeqRemove(const Napi::CallbackInfo& info);
   Napi::Value SeqCopy(const Napi::CallbackInfo& info);
+  Napi::Value SeqSave(const Napi::CallbackInfo& info);
+  Napi::Value SeqRestore(const Napi::CallbackInfo& info);
   Napi::Value SeqPosMax(const Napi::CallbackInfo& info);
   Napi::Value Clear(const Napi::CallbackInfo& info);
   Napi::Value State(const Napi::CallbackInfo& info);

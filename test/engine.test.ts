@@ -207,7 +207,10 @@ describe('sharing one KV pool', () => {
     }
   });
 
-  it('when the pool runs out, the newest request is preempted and recomputed: outputs unchanged', async () => {
+  it.each([
+    ['its cells saved and copied back', {}],
+    ['recomputed (swapMiB: 0)', { swapMiB: 0 }],
+  ])('when the pool runs out, the newest request is preempted, %s: outputs unchanged', async (_, swap) => {
     const opts = { temperature: 0, logitBias: { 1: -100, 5: -100 } };
     const prompts = [plainPrompt(20, 31), plainPrompt(20, 32)];
     // alone, with room to spare
@@ -216,12 +219,16 @@ describe('sharing one KV pool', () => {
     for (const p of prompts) alone.push(ids(await roomy.complete(p, { ...opts, maxTokens: 30 })));
     await roomy.close();
     // together in 64 cells: 2 x (20 + 30) do not fit, so one waits and is recomputed
-    const tight = await loadModel(modelPath, { contextSize: 64, parallel: 2, ...exact });
+    const tight = await loadModel(modelPath, { contextSize: 64, parallel: 2, ...exact, ...swap });
     try {
       const together = await Promise.all(prompts.map((p) => tight.complete(p, { ...opts, maxTokens: 30 })));
       expect(together.map(ids)).toEqual(alone);
       expect(together.map((r) => r.finishReason)).toEqual(['length', 'length']);
-      expect(tight.stats().preemptions).toBeGreaterThan(0);
+      const s = tight.stats();
+      expect(s.preemptions).toBeGreaterThan(0);
+      // the cells the other request needed were taken from the victim's tail: saved, or lost
+      if ('swapMiB' in swap) expect([s.swappedTokens, s.recomputedTokens > 0]).toEqual([0, true]);
+      else expect([s.swappedTokens > 0, s.recomputedTokens]).toEqual([true, 0]);
     } finally {
       await tight.close();
     }
@@ -244,8 +251,10 @@ describe('a KV pool far smaller than the requests need together', () => {
       // 800 tokens of work in 384 cells: requests wait for room instead of being admitted,
       // preempted and admitted again. Bound: the cells of at most 8 preemptions of one request
       // each (100 cells), i.e. no more recomputed than the work itself.
-      console.log(`pressure: ${s.preemptions} preemptions, ${s.recomputedTokens} cells recomputed`);
-      expect(s.recomputedTokens).toBeLessThanOrEqual(800);
+      console.log(`pressure: ${s.preemptions} preemptions, ${s.recomputedTokens} cells recomputed, ${s.swappedTokens} copied back`);
+      expect(s.recomputedTokens + s.swappedTokens).toBeLessThanOrEqual(800);
+      // the swap space (as large as the cache) holds every trimmed cell here: nothing recomputed
+      expect(s.recomputedTokens).toBe(0);
     } finally {
       await tight.close();
     }

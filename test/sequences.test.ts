@@ -168,6 +168,44 @@ describe('sequence operations', () => {
     expectClose(l.row(0), (await solo([...prefix, 60]))[10]!, SAME_TOL, 'seq 2 after seq 0 was removed');
   });
 
+  it('seqSave / seqRestore: a tail swapped out and back (into other cells, another sequence) continues as a fresh run', async () => {
+    ctx.clear();
+    const tokens = testTokens(24, V, 12);
+    await ctx.decode(new Batch().addSequence(tokens, 0, 0, false));
+    // another sequence's cells in between, so the restored rows land in different cells
+    await ctx.decode(new Batch().addSequence(testTokens(9, V, 13), 0, 3, false));
+    const saved = ctx.seqSave(0, 10, 24);
+    // f32 cache: 2 tensors x layers x row of head_dim * kv heads floats, per position
+    const { hparams } = model.info;
+    expect(saved.byteLength).toBe(14 * 2 * hparams.nLayer * hparams.headDim * hparams.nHeadKv * 4);
+    ctx.seqRemove(0, 10, -1);
+    ctx.seqRemove(3);
+    await ctx.decode(new Batch().addSequence(testTokens(5, V, 14), 0, 2, false)); // takes the freed cells
+    ctx.seqCopy(0, 1, 0, 10);
+    ctx.seqRemove(0);
+    ctx.seqRestore(1, 10, saved);
+    expect(ctx.seqPosMax(1)).toBe(23);
+    expect(ctx.state().kvUsed).toBe(24 + 5);
+    const l = await ctx.decode(new Batch().add(70, 24, 1, true));
+    expectClose(l.row(0), (await solo([...tokens, 70]))[24]!, SAME_TOL, 'after the restore');
+    const oracle = await oracleLogprobs(tinyModel('gemma3', 'f32'), [...tokens, 70], V, { kvType: 'f32', flashAttn: false });
+    expect(maxAbsDiff(logSoftmax(l.row(0)), oracle.at(-1)!), 'after the restore vs llama.cpp').toBeLessThanOrEqual(ORACLE_TOL);
+  });
+
+  it('seqSave refuses positions the sequence does not hold; seqRestore refuses foreign data and a full cache', async () => {
+    ctx.clear();
+    await ctx.decode(new Batch().addSequence(testTokens(6, V, 15), 0, 0, false));
+    expect(() => ctx.seqSave(0, 2, 9)).toThrow(/holds no position 6/);
+    expect(() => ctx.seqSave(1, 0, 1)).toThrow(/holds no position 0/);
+    expect(() => ctx.seqSave(0, 4, 2)).toThrow(/not a range/);
+    const saved = ctx.seqSave(0, 0, 6);
+    expect(() => ctx.seqRestore(1, 0, saved.subarray(0, saved.byteLength - 1))).toThrow(/not a multiple/);
+    expect(() => ctx.seqRestore(1, 0, new Float32Array(4) as unknown as Uint8Array)).toThrow(/Uint8Array/);
+    await ctx.decode(new Batch().addSequence(testTokens(120, V, 16), 0, 2, false));
+    expect(() => ctx.seqRestore(1, 0, saved)).toThrow(/KV cache is full/);
+    expect(ctx.seqPosMax(1)).toBe(-1);
+  });
+
   it('rejects positions that go backwards, unknown sequences, tokens outside the vocabulary', async () => {
     ctx.clear();
     await ctx.decode(new Batch().addSequence([2, 10, 11], 0, 0, false));

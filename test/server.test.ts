@@ -352,6 +352,11 @@ describe('the OpenAI API with the real Gemma 3 vocabulary and chat template', ()
     expect(get('predict_otron_kv_cache_size_cells')[0]!.value).toBe(512);
     expect(get('predict_otron_kv_cache_used_cells')[0]!.value).toBe(t.model.stats().kvUsed);
     expect(get('predict_otron_kv_cache_used_cells')[0]!.value).toBeGreaterThan(0);
+    const stats = t.model.stats();
+    for (const [name, value] of [['preemptions_total', stats.preemptions], ['recomputed_tokens_total', stats.recomputedTokens], ['swapped_tokens_total', stats.swappedTokens]] as const) {
+      expect(types.get(`predict_otron_${name}`), name).toBe('counter');
+      expect(get(`predict_otron_${name}`)[0]!.value, name).toBe(value);
+    }
     expect(() => parsePrometheus('# TYPE a counter\na{x="1} 1\n')).toThrow(/bad labels/);
     expect(() => parsePrometheus('b 1\n')).toThrow(/before its TYPE/);
   });

@@ -9,7 +9,7 @@ import { boolOption, dtypeOption, intOption, kvTypeOption, UsageError } from './
 export const DEFAULT_MODEL = 'google/gemma-3-270m-it';
 
 export const serveUsage = `predict-otron serve [--model REF] [--host 127.0.0.1] [--port 8080] [--ctx N] [--parallel N] [--threads N] [--api-key K]
-    [--max-queue 64] [--model-id NAME] [--cors ORIGINS] [--body-limit BYTES] [--shutdown-timeout SECONDS]
+    [--max-queue 64] [--swap-mib N] [--model-id NAME] [--cors ORIGINS] [--body-limit BYTES] [--shutdown-timeout SECONDS]
     [--kv-type f16|f32] [--flash-attn on|off] [--dtype auto|f32|f16|bf16] [--offline] [--log-level info] [--log-prompts]
   Serves the OpenAI API (POST /v1/chat/completions, /v1/completions; GET /v1/models, /health,
   /ready, /metrics). Each flag can also be set as PREDICT_OTRON_<FLAG> (e.g. PREDICT_OTRON_API_KEY,
@@ -19,7 +19,7 @@ export const serveUsage = `predict-otron serve [--model REF] [--host 127.0.0.1] 
 const flags = {
   model: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' }, ctx: { type: 'string' },
   parallel: { type: 'string' }, threads: { type: 'string' }, 'api-key': { type: 'string' }, 'max-queue': { type: 'string' },
-  'model-id': { type: 'string' }, cors: { type: 'string' }, 'body-limit': { type: 'string' }, 'shutdown-timeout': { type: 'string' },
+  'swap-mib': { type: 'string' }, 'model-id': { type: 'string' }, cors: { type: 'string' }, 'body-limit': { type: 'string' }, 'shutdown-timeout': { type: 'string' },
   'kv-type': { type: 'string' }, 'flash-attn': { type: 'string' }, dtype: { type: 'string' }, offline: { type: 'boolean' },
   'log-level': { type: 'string' }, 'log-prompts': { type: 'boolean' },
 } as const;
@@ -58,6 +58,7 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv = proc
     contextSize: intOption(values.ctx as string | undefined, 'ctx', undefined, 16),
     parallel: intOption(values.parallel as string | undefined, 'parallel', undefined),
     maxQueue: intOption(values['max-queue'] as string | undefined, 'max-queue', undefined, 0),
+    swapMiB: intOption(values['swap-mib'] as string | undefined, 'swap-mib', undefined, 0),
     kvType: kvTypeOption(values['kv-type'] as string | undefined),
     flashAttn: boolOption(values['flash-attn'] as string | undefined, 'flash-attn'),
     dtype: dtypeOption(values.dtype as string | undefined),

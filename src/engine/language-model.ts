@@ -25,6 +25,11 @@ export interface LoadModelOptions extends ResolveOptions {
   maxQueue?: number;
   /** tokens per decode step, shared by generating requests and prompt chunks (default 512) */
   stepTokens?: number;
+  /**
+   * MiB of memory for the KV rows of preempted requests, copied back on their return instead of
+   * recomputed (default: as much as the KV cache takes; 0: always recompute)
+   */
+  swapMiB?: number;
   kvType?: 'f16' | 'f32';
   flashAttn?: boolean;
 }
@@ -117,7 +122,10 @@ export class LanguageModel {
         ...(options.kvType ? { kvType: options.kvType } : {}),
         ...(options.flashAttn !== undefined ? { flashAttn: options.flashAttn } : {}),
       });
-      const scheduler = new Scheduler(ctx, tokenizer, contextSize, { parallel, maxQueue, stepTokens });
+      const swapMiB = positiveInt(options.swapMiB, 'swapMiB', -1, 0);
+      const scheduler = new Scheduler(ctx, tokenizer, contextSize, {
+        parallel, maxQueue, stepTokens, ...(swapMiB >= 0 ? { swapBytes: swapMiB * 2 ** 20 } : {}),
+      });
       const info: LanguageModelInfo = {
         ...model.info, ref, path: resolved.path, format: resolved.format, contextSize, parallel,
         chatTemplate: template.builtin ? 'builtin' : 'model',

@@ -4,6 +4,7 @@ import type { SampledToken } from '../sampling/sampler.js';
 import { abortedError, EngineError } from './errors.js';
 import type { GenerationStream } from './generation-stream.js';
 import { type JobSpec, RequestOutput, type TokenText } from './output.js';
+import { SwapSpace } from './swap-space.js';
 
 export type { JobSpec, TokenText } from './output.js';
 
@@ -14,6 +15,8 @@ export interface SchedulerOptions {
   maxQueue: number;
   /** tokens per decode step: every generating sequence's next token, then prompt chunks (default 512) */
   stepTokens: number;
+  /** bytes of preempted requests' KV rows kept for their return instead of recomputing them (default: the KV cache's size) */
+  swapBytes?: number;
 }
 
 export interface SchedulerStats {
@@ -28,6 +31,8 @@ export interface SchedulerStats {
   preemptions: number;
   /** KV cells those preemptions dropped, which had to be computed again */
   recomputedTokens: number;
+  /** KV cells of preempted requests saved when dropped and copied back on their return */
+  swappedTokens: number;
 }
 
 /** A KV sequence: what its cache holds is tokens[0, n). It keeps that after its job ends, for reuse. */
@@ -37,6 +42,8 @@ interface Slot {
   n: number;
   job: Job | null;
   lastUsed: number;
+  /** the preempted request whose cells this idle cache holds: what is trimmed off is saved for it */
+  preempted: Job | null;
 }
 
 /** A request as the scheduler sees it: its output (output.ts) plus where its cells are. */
@@ -73,8 +80,9 @@ function commonPrefix(a: readonly number[], an: number, b: readonly number[], bn
  * share one KV pool: a single request may fill the whole context. When the pool runs out, idle
  * caches give up cells first (least recently used, from their tails), then the newest request is
  * preempted: it waits at the head of the queue while its cells become an idle cache that others
- * trim as they need; on its return it takes over what is left and recomputes the rest from its
- * prompt and the tokens it had generated (vLLM's recompute preemption); its output continues.
+ * trim as they need, saving what they trim for it (swap-space.ts); on its return it takes over
+ * what is left, gets the saved rows copied back and recomputes only what was not saved, from its
+ * prompt and the tokens it had generated (vLLM's swap and recompute preemption); its output continues.
  *
  * Prefix reuse: a new request takes over the cached tokens it shares with any sequence (a finished
  * one, or one still running) by sharing KV cells (seqCopy). Each cell keeps keys and values for
@@ -95,6 +103,8 @@ export class Scheduler {
   private prompted = 0;
   private preemptions = 0;
   private recomputed = 0;
+  private swapped = 0;
+  private readonly swap: SwapSpace;
 
   constructor(
     private readonly ctx: Context,
@@ -102,7 +112,8 @@ export class Scheduler {
     private readonly nCtx: number,
     private readonly options: SchedulerOptions,
   ) {
-    this.slots = Array.from({ length: options.parallel }, (_, seq) => ({ seq, tokens: [], n: 0, job: null, lastUsed: 0 }));
+    this.slots = Array.from({ length: options.parallel }, (_, seq) => ({ seq, tokens: [], n: 0, job: null, lastUsed: 0, preempted: null }));
+    this.swap = new SwapSpace(ctx, options.swapBytes ?? ctx.state().kvBytes);
   }
 
   stats(): SchedulerStats {
@@ -116,6 +127,7 @@ export class Scheduler {
       promptTokens: this.prompted,
       preemptions: this.preemptions,
       recomputedTokens: this.recomputed,
+      swappedTokens: this.swapped,
     };
   }
 
@@ -176,6 +188,7 @@ export class Scheduler {
     job.aborted = true;
     const q = this.queue.indexOf(job);
     if (q >= 0) this.queue.splice(q, 1);
+    this.swap.drop(job);
     job.stream.fail(err);
     // a decode that only serves aborted requests is not worth finishing
     if (this.inFlight.length && this.inFlight.every((j) => j.aborted)) this.decodeAbort?.abort();
@@ -207,7 +220,10 @@ export class Scheduler {
     } catch (err) {
       // a bug or a closed context: no request may hang waiting for a loop that has stopped
       this.failAll(err);
-      for (const job of this.queue.splice(0)) job.stream.fail(err);
+      for (const job of this.queue.splice(0)) {
+        this.swap.drop(job);
+        job.stream.fail(err);
+      }
     }
   }
 
@@ -246,30 +262,41 @@ export class Scheduler {
         qi++;
         continue;
       }
+      // a preempted request with saved rows resumes where they start (cached positions beyond
+      // that are copied back with them rather than shared)
+      bestLen = this.swap.resumeAt(job, bestLen);
       // cells already promised: what the admitted requests have still to put in the cache (the
       // rest of a prompt, claimed chunk by chunk; a generating request's next token)
       const running = this.slots.flatMap((s) => (s.job ? [s.job] : []));
       const promised = running.reduce((n, j) => n + Math.max(j.pending, 1), 0);
       const need = job.tokens.length - bestLen + promised + watermark;
-      if (running.length > 0 && this.evictIdle(need, best) < need) return;
+      // idle caches make room first; a request that finds nothing running is admitted anyway
+      // (it may use the whole pool)
+      if (this.evictIdle(need, best) < need && running.length > 0) return;
       this.queue.splice(qi, 1);
       let slot: Slot;
       if (best && !best.job) {
         slot = best;
-        this.ctx.seqRemove(slot.seq, bestLen, -1);
+        this.trim(slot, bestLen);
       } else {
         // an empty slot first, then the least recently used cache
         slot = free.reduce((a, b) => (a.n === 0 ? a : b.n === 0 ? b : a.lastUsed <= b.lastUsed ? a : b));
-        this.ctx.seqRemove(slot.seq, 0, -1);
+        this.trim(slot, 0);
         if (best && bestLen > 0) this.ctx.seqCopy(best.seq, slot.seq, 0, bestLen);
       }
       slot.tokens = job.tokens;
       slot.n = bestLen;
       slot.job = job;
+      slot.preempted = null;
       slot.lastUsed = ++this.clock;
       job.slot = slot;
       if (job.cellsAtPreemption > 0) {
-        this.recomputed += Math.max(0, job.cellsAtPreemption - bestLen);
+        // its old cache, if it landed elsewhere, is an ordinary idle cache from now on
+        for (const s of this.slots) if (s.preempted === job) s.preempted = null;
+        // the rows saved when its cache was trimmed go back in (admission counted their cells)
+        slot.n = this.swap.restore(job, slot.seq, bestLen);
+        this.swapped += slot.n - bestLen;
+        this.recomputed += Math.max(0, job.cellsAtPreemption - slot.n);
         job.cellsAtPreemption = 0;
       }
       if (job.admittedAt === 0) {
@@ -278,6 +305,18 @@ export class Scheduler {
         this.prompted += job.promptLength;
         job.startedAt = performance.now();
       }
+    }
+  }
+
+  /** Drops an idle cache's positions from `from` on, saving them first for the preempted request they belong to. */
+  private trim(slot: Slot, from: number): void {
+    if (from >= slot.n) return;
+    if (slot.preempted) this.swap.save(slot.preempted, slot.seq, from, slot.n);
+    this.ctx.seqRemove(slot.seq, from, -1);
+    slot.n = from;
+    if (from === 0) {
+      slot.tokens = [];
+      slot.preempted = null;
     }
   }
 
@@ -294,12 +333,9 @@ export class Scheduler {
       // Cells another sequence shares are not freed by dropping them here, so go on until enough
       // are free or this cache is gone.
       while (free < need && s.n > 0) {
-        const drop = Math.min(s.n, need - free);
-        this.ctx.seqRemove(s.seq, s.n - drop, -1);
-        s.n -= drop;
+        this.trim(s, s.n - Math.min(s.n, need - free));
         free = this.kvFree();
       }
-      if (s.n === 0) s.tokens = [];
       if (free >= need) break;
     }
     return free;
@@ -315,6 +351,7 @@ export class Scheduler {
     // when it comes back it takes over what is left of them and recomputes only the rest
     job.cellsAtPreemption = victim.n;
     victim.job = null;
+    victim.preempted = job;
     victim.lastUsed = ++this.clock;
     job.slot = null;
     this.queue.unshift(job);

@@ -117,6 +117,13 @@ export interface NativeContext {
   seqRemove(seq: number, p0: number, p1: number): void;
   /** Makes dst see src's cached positions [p0, p1) (cells are shared, not copied). */
   seqCopy(src: number, dst: number, p0: number, p1: number): void;
+  /**
+   * A copy of a sequence's cached positions [p0, p1) (every one must be cached): for each layer
+   * the K rows, then the V rows, in position order. ERR_BUSY while a decode runs.
+   */
+  seqSave(seq: number, p0: number, p1: number): Uint8Array;
+  /** Saved positions back as p0, p0 + 1, ... of seq, in free cells (ERR_CONTEXT_FULL when there are too few). */
+  seqRestore(seq: number, p0: number, data: Uint8Array): void;
   /** Highest cached position of a sequence, -1 when empty. */
   seqPosMax(seq: number): number;
   clear(): void;

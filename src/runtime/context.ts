@@ -85,6 +85,16 @@ export class Context {
     this.live().seqCopy(src, dst, p0, p1);
   }
 
+  /** A copy of seq's cached positions [p0, p1), for seqRestore() (a request swapped out of the cache). */
+  seqSave(seq: number, p0: number, p1: number): Uint8Array {
+    return this.live().seqSave(seq, p0, p1);
+  }
+
+  /** Puts positions saved by seqSave() back as p0, p0 + 1, ... of seq. */
+  seqRestore(seq: number, p0: number, data: Uint8Array): void {
+    this.live().seqRestore(seq, p0, data);
+  }
+
   seqPosMax(seq: number): number {
     return this.live().seqPosMax(seq);
   }

@@ -10,7 +10,7 @@ const require = createRequire(import.meta.url);
 const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /** The surface version this TypeScript expects (native/addon.cpp kSurfaceVersion). */
-export const SURFACE_VERSION = 6;
+export const SURFACE_VERSION = 7;
 
 let addon: NativeAddon | undefined;
 

@@ -67,6 +67,7 @@ export function createMetrics(stats: () => SchedulerStats | null, options: { pre
     });
   total('preemptions_total', 'Requests sent back to the queue because the KV cache ran out', (s) => s.preemptions);
   total('recomputed_tokens_total', 'KV cells dropped by preemptions and computed again', (s) => s.recomputedTokens);
+  total('swapped_tokens_total', 'KV cells of preempted requests saved and copied back instead of recomputed', (s) => s.swappedTokens);
 
   return {
     registry,
