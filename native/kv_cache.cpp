@@ -119,17 +119,25 @@ size_t KvCache::seq_save_size(int32_t seq, int32_t p0, int32_t p1) const {
   return seq_cells(seq, p0, p1).size() * cell_bytes();
 }
 
-void KvCache::seq_save(int32_t seq, int32_t p0, int32_t p1, uint8_t* dst) const {
-  const std::vector<int64_t> cells = seq_cells(seq, p0, p1);
-  const size_t row = row_bytes();
-  for (size_t il = 0; il < k_.size(); ++il) {
-    for (ggml_tensor* t : {k_[il], v_[il]}) {
+// The saved layout: for each layer, the K rows then the V rows of the cells, in their order.
+// copy(tensor, byte offset of the row, offset in the saved bytes, row bytes).
+template <typename Copy>
+static void each_row(const std::vector<ggml_tensor*>& k, const std::vector<ggml_tensor*>& v,
+                     const std::vector<int64_t>& cells, size_t row, Copy copy) {
+  size_t at = 0;
+  for (size_t il = 0; il < k.size(); ++il) {
+    for (ggml_tensor* t : {k[il], v[il]}) {
       for (int64_t cell : cells) {
-        ggml_backend_tensor_get(t, dst, cell * t->nb[1], row);
-        dst += row;
+        copy(t, cell * t->nb[1], at, row);
+        at += row;
       }
     }
   }
+}
+
+void KvCache::seq_save(int32_t seq, int32_t p0, int32_t p1, uint8_t* dst) const {
+  each_row(k_, v_, seq_cells(seq, p0, p1), row_bytes(),
+           [dst](ggml_tensor* t, size_t offset, size_t at, size_t bytes) { ggml_backend_tensor_get(t, dst + at, offset, bytes); });
 }
 
 void KvCache::seq_restore(int32_t seq, int32_t p0, const uint8_t* src, size_t size) {
@@ -142,16 +150,8 @@ void KvCache::seq_restore(int32_t seq, int32_t p0, const uint8_t* src, size_t si
   seq_rm(seq, p0, p0 + static_cast<int32_t>(n));
   std::vector<int32_t> pos(n), seqs(n, seq);
   for (uint32_t j = 0; j < n; ++j) pos[j] = p0 + static_cast<int32_t>(j);
-  const std::vector<int64_t> cells = claim(pos.data(), seqs.data(), n);
-  const size_t row = row_bytes();
-  for (size_t il = 0; il < k_.size(); ++il) {
-    for (ggml_tensor* t : {k_[il], v_[il]}) {
-      for (int64_t cell : cells) {
-        ggml_backend_tensor_set(t, src, cell * t->nb[1], row);
-        src += row;
-      }
-    }
-  }
+  each_row(k_, v_, claim(pos.data(), seqs.data(), n), row_bytes(),
+           [src](ggml_tensor* t, size_t offset, size_t at, size_t bytes) { ggml_backend_tensor_set(t, src + at, offset, bytes); });
 }
 
 void KvCache::clear() {
