@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LanguageModel, loadModel } from '../src/engine/language-model.js';
 import { Batch } from '../src/runtime/batch.js';
 import { Model } from '../src/runtime/model.js';
+import { SwapSpace } from '../src/engine/swap-space.js';
 import { gemma3VocabHfDir, gemma3VocabHfTwin, gemma3VocabModel, testTokens, tinyModel } from './helpers/models.js';
 
 // The tiny Q8_0 model with an F32 cache and no flash attention: its logits do not depend on
@@ -231,6 +232,55 @@ describe('sharing one KV pool', () => {
       else expect([s.swappedTokens > 0, s.recomputedTokens]).toEqual([true, 0]);
     } finally {
       await tight.close();
+    }
+  });
+});
+
+describe('the swap space keeps what fits and only rows that continue a cache', () => {
+  it('saves tail pieces up to its limit, restores those that continue the cache, drops the rest', async () => {
+    // plain kernels: with AMX tiles a row's logits depend on its place in the batch (sequences.test.ts)
+    const model = await Model.open(modelPath, { repack: false });
+    const ctx = await model.createContext({ nCtx: 128, nSeqMax: 2, ...exact });
+    try {
+      await ctx.decode(new Batch().addSequence(plainPrompt(30, 90), 0, 0, false));
+      const piece = ctx.seqSave(0, 20, 30).byteLength; // 10 positions
+      const owner = {};
+      const swap = new SwapSpace(ctx, piece + 5 * (piece / 10)); // room for 15 positions
+      swap.save(owner, 0, 20, 30);
+      ctx.seqRemove(0, 20, -1);
+      swap.save(owner, 0, 10, 20); // over the limit: not saved, but [20, 30) still continues [0, 20)
+      expect(swap.bytes).toBe(piece);
+      ctx.seqRemove(0, 10, -1);
+      expect(swap.resumeAt(owner, 10), 'nothing saved continues position 10').toBe(10);
+      expect(swap.resumeAt(owner, 25), 'a cache reaching into the piece resumes at its start').toBe(20);
+      expect(swap.restore(owner, 0, 10), 'a gap: nothing restored').toBe(10);
+      expect([swap.bytes, ctx.seqPosMax(0)]).toEqual([0, 9]);
+
+      // pieces saved from the tail backwards come back in order
+      await ctx.decode(new Batch().addSequence(plainPrompt(30, 90).slice(10), 10, 0, false));
+      const big = new SwapSpace(ctx, 1 << 30);
+      big.save(owner, 0, 25, 30);
+      ctx.seqRemove(0, 25, -1);
+      big.save(owner, 0, 12, 25);
+      ctx.seqRemove(0, 12, -1);
+      ctx.seqCopy(0, 1, 0, 12); // back in another sequence
+      ctx.seqRemove(0);
+      expect(big.restore(owner, 1, 12)).toBe(30);
+      expect(big.bytes).toBe(0);
+      const l = (await ctx.decode(new Batch().add(7, 30, 1, true))).row(0).slice();
+      // the same positions computed in place, one token at a time as above
+      ctx.seqRemove(1);
+      await ctx.decode(new Batch().addSequence(plainPrompt(30, 90), 0, 0, false));
+      const ref = (await ctx.decode(new Batch().add(7, 30, 0, true))).row(0);
+      expect(Array.from(l)).toEqual(Array.from(ref));
+      // a piece that does not end where the last one began (cells lost in between) drops them all
+      big.save(owner, 0, 28, 31);
+      expect(big.bytes).toBeGreaterThan(0);
+      big.save(owner, 0, 10, 20);
+      expect(big.bytes).toBe(0);
+    } finally {
+      await ctx.close();
+      await model.close();
     }
   });
 });
