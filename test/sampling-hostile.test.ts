@@ -1,7 +1,7 @@
 // The sampler's native kernels and processors against any input: NaN, ±inf, ±3.4e38, denormals
 // and ties in the logits; scales from 1e-30 to +inf; top-p of 1e-9, top-k of the whole
 // vocabulary. Expected values come from plain float64 loops written from the rules in
-// native/sampling_kernels.h (a NaN logit cannot be drawn, +inf logits share all the
+// native/runtime/sampling_kernels.h (a NaN logit cannot be drawn, +inf logits share all the
 // probability, -inf logits share it when nothing is larger, and a row of only NaN gives the
 // first index), not from the kernels.
 // Once, one HTTP request with temperature 1e-39 and top_p 0.9 crashed the server: the scale

@@ -1,4 +1,4 @@
-// The N-API surface of the native addon (native/addon.cpp, napi_model.cpp, napi_context.cpp).
+// The N-API surface of the native addon (native/napi/addon.cpp, napi_model.cpp, napi_context.cpp).
 // Every method that computes returns a promise and runs off the JS thread. Errors thrown or
 // rejected carry a string `code` (ERR_BAD_MODEL_FILE, ERR_CLOSED, ERR_BUSY, ERR_ABORTED,
 // ERR_CONTEXT_FULL, ERR_INVALID_ARG, ...).
@@ -146,7 +146,7 @@ export interface NativeModel {
 }
 
 /**
- * The sampler's whole-vocabulary loops (native/sampling_kernels.cpp). Synchronous: each takes
+ * The sampler's whole-vocabulary loops (native/runtime/sampling_kernels.cpp). Synchronous: each takes
  * tens of microseconds on a 262,144-entry row. Rows are read, never written.
  */
 export interface NativeKernels {
@@ -166,7 +166,7 @@ export interface NativeKernels {
 
 export interface NativeAddon {
   /**
-   * The version of this surface (native/addon.cpp kSurfaceVersion), raised whenever it changes,
+   * The version of this surface (native/napi/addon.cpp kSurfaceVersion), raised whenever it changes,
    * so that a stale build or prebuild is caught at load instead of failing later.
    */
   surfaceVersion: number;

@@ -9,7 +9,7 @@ import { RuntimeError } from './errors.js';
 const require = createRequire(import.meta.url);
 const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-/** The surface version this TypeScript expects (native/addon.cpp kSurfaceVersion). */
+/** The surface version this TypeScript expects (native/napi/addon.cpp kSurfaceVersion). */
 export const SURFACE_VERSION = 7;
 
 let addon: NativeAddon | undefined;

@@ -2,7 +2,7 @@ import type { NativeKernels } from '../runtime/addon.js';
 import { native } from '../runtime/native.js';
 
 let cached: NativeKernels | null = null;
-/** The whole-vocabulary loops run natively (native/sampling_kernels.cpp): ~100x faster than JS here. */
+/** The whole-vocabulary loops run natively (native/runtime/sampling_kernels.cpp): ~100x faster than JS here. */
 function kernels(): NativeKernels {
   return (cached ??= native().kernels);
 }
