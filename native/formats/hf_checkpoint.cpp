@@ -139,7 +139,7 @@ HfCheckpoint load_hf_checkpoint(const std::string& dir_in) {
     WeightSource& src = ck.source;
     src.path = dir;
     src.format = "hf";
-    src.hp = cfg.hp;
+    ck.hp = cfg.hp;
 
     std::vector<std::string> shard_names;
     std::map<std::string, std::string> weight_map;

@@ -5,12 +5,14 @@
 #pragma once
 #include <string>
 
+#include "hparams.h"
 #include "weight_source.h"
 
 namespace potron {
 
 struct HfCheckpoint {
-  WeightSource source;        // format "hf"; hp from config.json, n_vocab checked against the weights
+  WeightSource source;        // format "hf"
+  GemmaHParams hp;            // from config.json, n_vocab checked against the weights
   std::string dir;            // absolute
   std::string metadata_json;  // see HfConfig::metadata_json
 };

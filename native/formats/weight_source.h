@@ -11,7 +11,6 @@
 
 #include "errors.h"
 #include "ggml.h"
-#include "hparams.h"
 #include "mapped_file.h"
 
 namespace potron {
@@ -33,7 +32,6 @@ struct WeightSource {
   std::string path;                 // the GGUF file or the HF directory
   std::string format;               // "gguf" | "hf"
   bool auto_keeps_types = false;    // dtype 'auto' keeps the file's own types (GGUF)
-  GemmaHParams hp;
   std::vector<std::shared_ptr<MappedFile>> files;
   std::vector<StoredTensor> tensors;
 

@@ -12,24 +12,6 @@
 
 namespace potron {
 
-static bool matmul_type(ggml_type t) {
-  switch (t) {
-    case GGML_TYPE_F32: case GGML_TYPE_F16: case GGML_TYPE_BF16:
-    case GGML_TYPE_Q4_0: case GGML_TYPE_Q4_1: case GGML_TYPE_Q5_0: case GGML_TYPE_Q5_1: case GGML_TYPE_Q8_0:
-    case GGML_TYPE_Q2_K: case GGML_TYPE_Q3_K: case GGML_TYPE_Q4_K: case GGML_TYPE_Q5_K: case GGML_TYPE_Q6_K:
-    case GGML_TYPE_IQ4_NL: case GGML_TYPE_IQ4_XS:
-      return true;
-    default:
-      return false;
-  }
-}
-
-static std::string shape_str(const int64_t* ne, int n, bool outermost_first = false) {
-  std::string s = "[";
-  for (int i = 0; i < n; ++i) s += (i ? ", " : "") + std::to_string(ne[outermost_first ? n - 1 - i : i]);
-  return s + "]";
-}
-
 ggml_type auto_float_type(ggml_backend_dev_t dev) {
   // As Candle decides: BF16 where the device computes it natively (CUDA); F32 on CPU, where
   // BF16 matrices make ggml round the activations to BF16 too, and on Metal.
@@ -45,7 +27,6 @@ static WeightSource gguf_source(const GgufFile& g) {
   s.path = g.path();
   s.format = "gguf";
   s.auto_keeps_types = true;
-  s.hp = GemmaHParams::from_gguf(g);
   s.files.push_back(g.file());
   for (const GgufTensorInfo& t : g.tensors()) {
     StoredTensor st{};
@@ -59,9 +40,6 @@ static WeightSource gguf_source(const GgufFile& g) {
     st.nbytes = t.nbytes;
     s.add(std::move(st));
   }
-  const StoredTensor* te = s.find("token_embd.weight");
-  if (!te) throw bad_file(g.path(), "missing tensor 'token_embd.weight'");
-  s.hp.n_vocab = static_cast<uint32_t>(te->ne[1]);
   return s;
 }
 
@@ -71,6 +49,7 @@ static bool is_dir(const std::string& p) {
 }
 
 Model::Model(const std::string& path, const ModelOptions& options) {
+  WeightSource src;
   if (is_dir(path)) {
     struct stat st {};
     if (::stat((path + "/config.json").c_str(), &st) != 0) {
@@ -78,7 +57,8 @@ Model::Model(const std::string& path, const ModelOptions& options) {
                                            "directory (config.json and safetensors weights)");
     }
     HfCheckpoint ck = load_hf_checkpoint(path);
-    src_ = std::move(ck.source);
+    src = std::move(ck.source);
+    hp_ = ck.hp;
     hf_dir_ = ck.dir;
     hf_metadata_json_ = ck.metadata_json;
   } else {
@@ -87,31 +67,31 @@ Model::Model(const std::string& path, const ModelOptions& options) {
       throw Error("ERR_MODEL_OPEN", path + ": part of an HF model directory; give the directory that holds it");
     }
     gguf_ = std::make_unique<GgufFile>(path);
-    src_ = gguf_source(*gguf_);
+    src = gguf_source(*gguf_);
+    hp_ = GemmaHParams::from_gguf(*gguf_);
+    const StoredTensor* te = src.find("token_embd.weight");
+    if (!te) throw bad_file(path, "missing tensor 'token_embd.weight'");
+    hp_.n_vocab = static_cast<uint32_t>(te->ne[1]);
   }
-  format_ = src_.format;
-  hp_ = src_.hp;
-  repack_ = options.repack;
+  format_ = src.format;
+  ggml_type float_type = GGML_TYPE_COUNT;
   switch (options.dtype) {
-    case WeightDtype::F32: float_type_ = GGML_TYPE_F32; break;
-    case WeightDtype::F16: float_type_ = GGML_TYPE_F16; break;
-    case WeightDtype::BF16: float_type_ = GGML_TYPE_BF16; break;
-    case WeightDtype::Auto: float_type_ = src_.auto_keeps_types ? GGML_TYPE_COUNT : auto_float_type(cpu_device()); break;
+    case WeightDtype::F32: float_type = GGML_TYPE_F32; break;
+    case WeightDtype::F16: float_type = GGML_TYPE_F16; break;
+    case WeightDtype::BF16: float_type = GGML_TYPE_BF16; break;
+    case WeightDtype::Auto: float_type = src.auto_keeps_types ? GGML_TYPE_COUNT : auto_float_type(cpu_device()); break;
   }
-
-  try {
-    build();
-  } catch (...) {
-    free_ggml();  // the destructor does not run when a constructor throws
-    throw;
-  }
+  const bool gemma1 = hp_.arch == "gemma";
+  const bool hf = format_ == "hf";
+  weights_ = std::make_unique<Weights>(std::move(src), float_type, options.repack,
+                                       [hf, gemma1](const std::string& n) { return hf ? hf_tensor_name(n, gemma1) : n; });
+  build();
 }
 
 void Model::build() {
-  ggml_init_params params{ggml_tensor_overhead() * (src_.tensors.size() + 1), nullptr, /*no_alloc=*/true};
-  ctx_ = ggml_init(params);
-  if (!ctx_) throw Error("ERR_NO_MEMORY", "could not allocate tensor metadata");
-
+  auto weight = [&](const std::string& name, std::vector<int64_t> shape, bool required = true) {
+    return weights_->get(name, std::move(shape), required);
+  };
   const int64_t E = hp_.n_embd, D = hp_.head_dim, H = hp_.n_head, HKV = hp_.n_head_kv;
   const int64_t V = hp_.n_vocab;
 
@@ -141,271 +121,14 @@ void Model::build() {
     l.post_ffw_norm = hp_.has_post_norms ? weight(p + "post_ffw_norm.weight", {E}) : nullptr;
   }
 
-  choose_layouts();
-  place();
-  fill_layouts();
-  weight_bytes_ = mapped_bytes_ + (buf_owned_ ? ggml_backend_buffer_get_size(buf_owned_) : 0) +
-                  repacked_bytes_;
-  describe_types();
-  planned_.clear();
-}
-
-const MappedFile* Model::mapping_of(const void* p) const {
-  const auto* b = static_cast<const uint8_t*>(p);
-  for (const auto& f : src_.files) {
-    if (b >= f->data() && b < f->data() + f->size()) return f.get();
-  }
-  return nullptr;
-}
-
-static bool float_type(ggml_type t) { return t == GGML_TYPE_F32 || t == GGML_TYPE_F16 || t == GGML_TYPE_BF16; }
-
-// A float weight as F32: the file's bytes need not be aligned, so they are copied first.
-static void read_f32(const StoredTensor& s, int64_t i0, int64_t n, float* out, std::vector<uint16_t>& raw) {
-  if (s.type == GGML_TYPE_F32) {
-    std::memcpy(out, s.data + i0 * 4, n * 4);
-    return;
-  }
-  raw.resize(n);
-  std::memcpy(raw.data(), s.data + i0 * 2, n * 2);
-  if (s.type == GGML_TYPE_F16) ggml_fp16_to_fp32_row(reinterpret_cast<const ggml_fp16_t*>(raw.data()), out, n);
-  else ggml_bf16_to_fp32_row(reinterpret_cast<const ggml_bf16_t*>(raw.data()), out, n);
-}
-
-// Fills dst (n elements of type `type`, memory of the model's own) from s: a plain copy, a
-// float conversion, and +1 for HF RMSNorm weights (what convert_hf_to_gguf.py stores, so the
-// graph needs no variant).
-static void convert_into(const StoredTensor& s, ggml_type type, int64_t n, void* dst) {
-  if (type == s.type && !s.add_one) {
-    std::memcpy(dst, s.data, s.nbytes);
-    return;
-  }
-  const int64_t chunk = 1 << 16;
-  std::vector<float> f(chunk);
-  std::vector<uint16_t> raw;
-  for (int64_t i0 = 0; i0 < n; i0 += chunk) {
-    const int64_t m = std::min(chunk, n - i0);
-    read_f32(s, i0, m, f.data(), raw);
-    if (s.add_one) for (int64_t j = 0; j < m; ++j) f[j] += 1.0f;
-    switch (type) {
-      case GGML_TYPE_F32: std::memcpy(static_cast<float*>(dst) + i0, f.data(), m * 4); break;
-      case GGML_TYPE_F16: ggml_fp32_to_fp16_row(f.data(), static_cast<ggml_fp16_t*>(dst) + i0, m); break;
-      // the reference rounding (to nearest even, no flush of subnormals), as gguf-py and torch round
-      case GGML_TYPE_BF16: ggml_fp32_to_bf16_row_ref(f.data(), static_cast<ggml_bf16_t*>(dst) + i0, m); break;
-      default: throw Error("ERR_NATIVE", "cannot convert to " + std::string(ggml_type_name(type)));
-    }
-  }
-}
-
-// Weights whose type is the one used stay in the mapping: a CPU buffer over each whole file,
-// tensors placed at their offsets. The rest (converted types, HF norms) get one buffer of ours.
-void Model::place() {
-  ggml_backend_dev_t dev = cpu_device();
-  for (const auto& file : src_.files) {
-    std::vector<std::pair<ggml_tensor*, const StoredTensor*>> here;
-    size_t max_tensor = 0;
-    for (auto& [t, s] : planned_) {
-      if (relaid_.count(t)) continue;
-      // safetensors data need not be aligned to its element size; GGUF's is (checked on read)
-      const size_t align = t->type == GGML_TYPE_F32 ? 4 : float_type(t->type) ? 2 : 1;
-      const bool aligned = reinterpret_cast<uintptr_t>(s->data) % align == 0;
-      if (s->file == file.get() && t->type == s->type && !s->add_one && aligned) {
-        here.emplace_back(t, s);
-        max_tensor = std::max<size_t>(max_tensor, s->nbytes);
-      }
-    }
-    if (here.empty()) continue;
-    ggml_backend_buffer_t buf = ggml_backend_dev_buffer_from_host_ptr(dev, const_cast<uint8_t*>(file->data()), file->size(), max_tensor);
-    if (!buf) throw Error("ERR_NO_MEMORY", "could not map the weights into a ggml buffer");
-    mapped_bufs_.push_back(buf);
-    ggml_backend_buffer_set_usage(buf, GGML_BACKEND_BUFFER_USAGE_WEIGHTS);
-    for (auto& [t, s] : here) {
-      if (ggml_backend_tensor_alloc(buf, t, const_cast<uint8_t*>(s->data)) != GGML_STATUS_SUCCESS) {
-        throw Error("ERR_NO_MEMORY", "could not place tensor " + s->file_name);
-      }
-      mapped_bytes_ += s->nbytes;
-    }
-  }
-  std::vector<std::pair<ggml_tensor*, const StoredTensor*>> owned;
-  for (auto& [t, s] : planned_) {
-    if (t->data == nullptr && !relaid_.count(t)) owned.emplace_back(t, s);
-  }
-  if (owned.empty()) return;
-  ggml_backend_buffer_type_t buft = ggml_backend_dev_buffer_type(dev);
-  const size_t align = ggml_backend_buft_get_alignment(buft);
-  size_t total = 0;
-  for (auto& [t, s] : owned) total += GGML_PAD(ggml_backend_buft_get_alloc_size(buft, t), align);
-  buf_owned_ = ggml_backend_buft_alloc_buffer(buft, total);
-  if (!buf_owned_) throw Error("ERR_NO_MEMORY", "could not allocate memory for the converted weights");
-  ggml_backend_buffer_set_usage(buf_owned_, GGML_BACKEND_BUFFER_USAGE_WEIGHTS);
-  ggml_tallocr alloc = ggml_tallocr_new(buf_owned_);
-  for (auto& [t, s] : owned) {
-    if (ggml_tallocr_alloc(&alloc, t) != GGML_STATUS_SUCCESS) throw Error("ERR_NO_MEMORY", "could not place tensor " + s->file_name);
-    convert_into(*s, t->type, ggml_nelements(t), t->data);
-  }
-}
-
-// ggml's CPU backend multiplies some types faster from a layout of its own: its "extra" buffer
-// types, in its order of preference (AMX tiles on CPUs with AMX-INT8, then CPU_REPACK's
-// interleaved Q4_0/Q4_K/IQ4_NL on x86 with AVX2). As llama.cpp does, each matrix goes into the
-// first one that would multiply it, and its mapped pages are released. The kernels differ from
-// the plain ones in rounding too (AMX quantizes activations its own way), so choosing exactly as
-// llama.cpp does is also what keeps our logits equal to its logits on every CPU.
-static std::vector<ggml_backend_buffer_type_t> extra_buffer_types(ggml_backend_dev_t dev) {
-  std::vector<ggml_backend_buffer_type_t> out;
-  auto get_extra = reinterpret_cast<ggml_backend_dev_get_extra_bufts_t>(
-      ggml_backend_reg_get_proc_address(ggml_backend_dev_backend_reg(dev), "ggml_backend_dev_get_extra_bufts"));
-  if (!get_extra) return out;
-  for (ggml_backend_buffer_type_t* b = get_extra(dev); b && *b; ++b) out.push_back(*b);
-  return out;
-}
-
-// Whether the device would multiply w from a buffer of type buft (llama.cpp asks the same way).
-static bool buft_supports_matmul(ggml_backend_dev_t dev, ggml_backend_buffer_type_t buft, const ggml_tensor* w) {
-  ggml_init_params params{ggml_tensor_overhead() * 4, nullptr, /*no_alloc=*/true};
-  ggml_context* ctx = ggml_init(params);
-  ggml_tensor* wc = ggml_new_tensor(ctx, w->type, GGML_MAX_DIMS, w->ne);
-  ggml_tensor* b = ggml_new_tensor_4d(ctx, GGML_TYPE_F32, w->ne[0], 512, w->ne[2], w->ne[3]);
-  ggml_tensor* op = ggml_mul_mat(ctx, wc, b);
-  wc->buffer = ggml_backend_buft_alloc_buffer(buft, 0);
-  const bool ok = ggml_backend_dev_supports_op(dev, op);
-  ggml_backend_buffer_free(wc->buffer);
-  ggml_free(ctx);
-  return ok;
-}
-
-// Decided before place(), so a matrix that goes into an extra layout is never also mapped or
-// converted into memory of its own (an F16 copy and its AMX twin would hold it twice).
-void Model::choose_layouts() {
-  if (!repack_) return;
-  ggml_backend_dev_t dev = cpu_device();
-  const std::vector<ggml_backend_buffer_type_t> bufts = extra_buffer_types(dev);
-  if (bufts.empty()) return;
-  std::map<const ggml_tensor*, const StoredTensor*> stored;
-  for (auto& [t, s] : planned_) stored[t] = s;
   std::vector<ggml_tensor**> matrices;
   for (GemmaLayer& l : layers) {
     for (ggml_tensor** w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down}) matrices.push_back(w);
   }
-  matrices.push_back(&output);  // when tied, tok_embd stays for get_rows and output gets a copy
-
-  for (ggml_tensor** slot : matrices) {
-    ggml_tensor* orig = *slot;
-    auto b = std::find_if(bufts.begin(), bufts.end(), [&](auto buft) { return buft_supports_matmul(dev, buft, orig); });
-    if (b == bufts.end()) continue;
-    auto r = std::find_if(repacked_.begin(), repacked_.end(), [&](const Repacked& x) { return x.buft == *b; });
-    if (r == repacked_.end()) {
-      ggml_init_params params{ggml_tensor_overhead() * (matrices.size() + 1), nullptr, /*no_alloc=*/true};
-      repacked_.push_back({ggml_init(params), *b, nullptr, {}});
-      r = repacked_.end() - 1;
-      if (!r->ctx) throw Error("ERR_NO_MEMORY", "could not allocate tensor metadata");
-    }
-    ggml_tensor* t = ggml_new_tensor(r->ctx, orig->type, GGML_MAX_DIMS, orig->ne);
-    ggml_set_name(t, ggml_get_name(orig));
-    r->tensors.emplace_back(t, stored.at(orig));
-    *slot = t;
-    if (orig != tok_embd) relaid_.insert(orig);
-  }
+  matrices.push_back(&output);
+  weights_->place(matrices, tok_embd);
 }
 
-void Model::fill_layouts() {
-  const StoredTensor* embd_src = nullptr;
-  for (auto& [t, s] : planned_) if (t == tok_embd) embd_src = s;
-  std::vector<uint8_t> tmp;
-  for (Repacked& r : repacked_) {
-    r.buf = ggml_backend_alloc_ctx_tensors_from_buft(r.ctx, r.buft);
-    if (!r.buf) throw Error("ERR_NO_MEMORY", "could not allocate the repacked weights");
-    ggml_backend_buffer_set_usage(r.buf, GGML_BACKEND_BUFFER_USAGE_WEIGHTS);
-    repacked_bytes_ += ggml_backend_buffer_get_size(r.buf);
-    for (auto& [t, s] : r.tensors) {
-      if (t->type == s->type && !s->add_one) {
-        ggml_backend_tensor_set(t, s->data, 0, ggml_nbytes(t));  // converts the layout
-      } else {
-        tmp.resize(ggml_nbytes(t));
-        convert_into(*s, t->type, ggml_nelements(t), tmp.data());
-        ggml_backend_tensor_set(t, tmp.data(), 0, tmp.size());
-      }
-      // the mapped original is not used: its pages are released (tok_embd's stay for get_rows)
-      const MappedFile* mf = s == embd_src ? nullptr : mapping_of(s->data);
-      if (mf) mf->release(s->data - mf->data(), s->nbytes);
-    }
-  }
-}
-
-Model::~Model() { free_ggml(); }
-
-void Model::free_ggml() {
-  for (Repacked& r : repacked_) {
-    if (r.buf) ggml_backend_buffer_free(r.buf);
-    ggml_free(r.ctx);
-  }
-  repacked_.clear();
-  if (buf_owned_) ggml_backend_buffer_free(buf_owned_);
-  for (ggml_backend_buffer_t b : mapped_bufs_) ggml_backend_buffer_free(b);
-  if (ctx_) ggml_free(ctx_);
-  buf_owned_ = nullptr;
-  ctx_ = nullptr;
-  mapped_bufs_.clear();
-}
-
-ggml_tensor* Model::weight(const std::string& name, std::vector<int64_t> shape, bool required) {
-  const StoredTensor* info = src_.find(name);
-  if (!info) {
-    if (!required) return nullptr;
-    const std::string hf = format_ == "hf" ? hf_tensor_name(name, hp_.arch == "gemma") : name;
-    throw bad_file(src_.path, "missing tensor '" + hf + "'");
-  }
-  const std::string& path = info->file->path();
-  const std::string& fname = info->file_name;
-  if (info->type == GGML_TYPE_COUNT) {
-    throw bad_file(path, "tensor '" + fname + "' has dtype " + info->type_name + "; F32, F16 and BF16 weights load");
-  }
-  int64_t want[4] = {1, 1, 1, 1};
-  for (size_t i = 0; i < shape.size(); ++i) want[i] = shape[i];
-  for (int i = 0; i < 4; ++i) {
-    if (info->ne[i] != want[i]) {
-      // in the file's own order: ggml's (innermost first) for GGUF, row-major for safetensors
-      const bool hf = format_ == "hf";
-      throw bad_file(path, "tensor '" + fname + "' has shape " + shape_str(info->ne, info->n_dims, hf) + ", expected " +
-                               shape_str(want, static_cast<int>(shape.size()), hf));
-    }
-  }
-  ggml_type type = info->type;
-  if (shape.size() == 1) {
-    // Norm weights are applied with ggml_mul on F32 activations: they are held as F32. GGUF
-    // files store them so; HF ones are converted (and get their +1) into our own memory.
-    if (format_ == "gguf" && info->type != GGML_TYPE_F32) throw bad_file(path, "tensor '" + fname + "' must be F32");
-    type = GGML_TYPE_F32;
-  } else {
-    // Matrices feed ggml_mul_mat / ggml_get_rows, which abort the process on types they cannot
-    // run (integer tensors, say); a hostile file must get an error instead.
-    if (!matmul_type(info->type)) {
-      throw bad_file(path, "tensor '" + fname + "' has type " + ggml_type_name(info->type) + ", which the runtime cannot multiply");
-    }
-    if (float_type(info->type) && float_type_ != GGML_TYPE_COUNT) type = float_type_;  // quantized ones stay
-  }
-  ggml_tensor* t = ggml_new_tensor(ctx_, type, static_cast<int>(shape.size()), want);
-  ggml_set_name(t, name.c_str());
-  planned_.emplace_back(t, info);
-  return t;
-}
-
-// weight_type: the file's type of most weight bytes; dtype: the type of most matrix bytes as
-// held after the dtype policy (what the matmuls read).
-void Model::describe_types() {
-  std::map<std::string, uint64_t> file_bytes, held_bytes;
-  for (auto& [t, s] : planned_) file_bytes[ggml_type_name(s->type)] += s->nbytes;
-  std::vector<const ggml_tensor*> matrices{tok_embd};
-  if (output != tok_embd) matrices.push_back(output);
-  for (const GemmaLayer& l : layers) {
-    for (const ggml_tensor* w : {l.wq, l.wk, l.wv, l.wo, l.ffn_gate, l.ffn_up, l.ffn_down}) matrices.push_back(w);
-  }
-  for (const ggml_tensor* w : matrices) held_bytes[ggml_type_name(w->type)] += ggml_nbytes(w);
-  auto most = [](const std::map<std::string, uint64_t>& m) {
-    return std::max_element(m.begin(), m.end(), [](auto& a, auto& b) { return a.second < b.second; })->first;
-  };
-  weight_type_ = most(file_bytes);
-  dtype_ = most(held_bytes);
-}
+Model::~Model() = default;
 
 }  // namespace potron

@@ -3,7 +3,6 @@
 // the one used; conversions (dtype policy, HF norms' +1) go into a buffer of the model's own.
 #pragma once
 #include <memory>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -11,7 +10,7 @@
 #include "ggml.h"
 #include "gguf.h"
 #include "hparams.h"
-#include "weight_source.h"
+#include "weights.h"
 
 namespace potron {
 
@@ -59,11 +58,11 @@ class Model {
   const GgufFile* gguf() const { return gguf_.get(); }            // null for HF directories
   const std::string& hf_dir() const { return hf_dir_; }          // absolute; empty for GGUF
   const std::string& hf_metadata_json() const { return hf_metadata_json_; }  // GGUF-like record
-  size_t weight_bytes() const { return weight_bytes_; }          // bytes of weights held
-  size_t mapped_bytes() const { return mapped_bytes_; }          // of those, used in place from the files
-  size_t repacked_bytes() const { return repacked_bytes_; }      // of those, in ggml's extra layouts
-  const std::string& weight_type() const { return weight_type_; }  // the file's type of most weight bytes (e.g. "q8_0")
-  const std::string& dtype() const { return dtype_; }            // the type of most matrix bytes as held
+  size_t weight_bytes() const { return weights_->bytes(); }       // bytes of weights held
+  size_t mapped_bytes() const { return weights_->mapped_bytes(); } // of those, used in place from the files
+  size_t repacked_bytes() const { return weights_->repacked_bytes(); }  // of those, in ggml's extra layouts
+  const std::string& weight_type() const { return weights_->file_type(); }  // the file's type of most weight bytes (e.g. "q8_0")
+  const std::string& dtype() const { return weights_->held_type(); }  // the type of most matrix bytes as held
 
   ggml_tensor* tok_embd = nullptr;     // [n_embd, n_vocab]
   ggml_tensor* output_norm = nullptr;  // [n_embd]
@@ -72,35 +71,11 @@ class Model {
 
  private:
   void build();
-  void free_ggml();
-  ggml_tensor* weight(const std::string& name, std::vector<int64_t> shape, bool required = true);
-  void place();
-  void choose_layouts();
-  void fill_layouts();
-  const MappedFile* mapping_of(const void* p) const;
-  void describe_types();
 
   std::unique_ptr<GgufFile> gguf_;
-  WeightSource src_;
-  ggml_type float_type_ = GGML_TYPE_COUNT;     // matrices' target float type; COUNT: the file's own
-  std::string format_, hf_dir_, hf_metadata_json_, weight_type_, dtype_;
+  std::unique_ptr<Weights> weights_;
+  std::string format_, hf_dir_, hf_metadata_json_;
   GemmaHParams hp_;
-  std::vector<std::pair<ggml_tensor*, const StoredTensor*>> planned_;
-  ggml_context* ctx_ = nullptr;
-  std::vector<ggml_backend_buffer_t> mapped_bufs_;  // one per mapped file
-  ggml_backend_buffer_t buf_owned_ = nullptr;       // converted weights
-  struct Repacked {  // matrices held in one of ggml's extra layouts (AMX, CPU_REPACK)
-    ggml_context* ctx;
-    ggml_backend_buffer_type_t buft;
-    ggml_backend_buffer_t buf;
-    std::vector<std::pair<ggml_tensor*, const StoredTensor*>> tensors;
-  };
-  std::vector<Repacked> repacked_;
-  std::set<const ggml_tensor*> relaid_;  // originals replaced by their Repacked twin
-  bool repack_ = true;
-  size_t mapped_bytes_ = 0;
-  size_t repacked_bytes_ = 0;
-  size_t weight_bytes_ = 0;
 };
 
 }  // namespace potron
