@@ -51,4 +51,8 @@ struct WeightSource {
   std::map<std::string, size_t> index_;
 };
 
+class GgufFile;
+// Every tensor of a GGUF file, in place (dtype 'auto' keeps their types).
+WeightSource gguf_weight_source(const GgufFile& g);
+
 }  // namespace potron

@@ -22,25 +22,14 @@ ggml_type auto_float_type(ggml_backend_dev_t dev) {
   return GGML_TYPE_F32;
 }
 
-static WeightSource gguf_source(const GgufFile& g) {
-  WeightSource s;
-  s.path = g.path();
-  s.format = "gguf";
-  s.auto_keeps_types = true;
-  s.files.push_back(g.file());
-  for (const GgufTensorInfo& t : g.tensors()) {
-    StoredTensor st{};
-    st.name = st.file_name = t.name;
-    st.file = g.file().get();
-    st.type = static_cast<ggml_type>(t.type);
-    st.type_name = ggml_type_name(st.type);
-    st.n_dims = static_cast<int>(t.n_dims);
-    std::copy(t.ne, t.ne + 4, st.ne);
-    st.data = g.data_base() + t.offset;
-    st.nbytes = t.nbytes;
-    s.add(std::move(st));
+ggml_type weight_float_type(WeightDtype dtype, bool auto_keeps_types) {
+  switch (dtype) {
+    case WeightDtype::F32: return GGML_TYPE_F32;
+    case WeightDtype::F16: return GGML_TYPE_F16;
+    case WeightDtype::BF16: return GGML_TYPE_BF16;
+    case WeightDtype::Auto: break;
   }
-  return s;
+  return auto_keeps_types ? GGML_TYPE_COUNT : auto_float_type(cpu_device());
 }
 
 static bool is_dir(const std::string& p) {
@@ -67,20 +56,14 @@ Model::Model(const std::string& path, const ModelOptions& options) {
       throw Error("ERR_MODEL_OPEN", path + ": part of an HF model directory; give the directory that holds it");
     }
     gguf_ = std::make_unique<GgufFile>(path);
-    src = gguf_source(*gguf_);
+    src = gguf_weight_source(*gguf_);
     hp_ = GemmaHParams::from_gguf(*gguf_);
     const StoredTensor* te = src.find("token_embd.weight");
     if (!te) throw bad_file(path, "missing tensor 'token_embd.weight'");
     hp_.n_vocab = static_cast<uint32_t>(te->ne[1]);
   }
   format_ = src.format;
-  ggml_type float_type = GGML_TYPE_COUNT;
-  switch (options.dtype) {
-    case WeightDtype::F32: float_type = GGML_TYPE_F32; break;
-    case WeightDtype::F16: float_type = GGML_TYPE_F16; break;
-    case WeightDtype::BF16: float_type = GGML_TYPE_BF16; break;
-    case WeightDtype::Auto: float_type = src.auto_keeps_types ? GGML_TYPE_COUNT : auto_float_type(cpu_device()); break;
-  }
+  const ggml_type float_type = weight_float_type(options.dtype, src.auto_keeps_types);
   const bool gemma1 = hp_.arch == "gemma";
   const bool hf = format_ == "hf";
   weights_ = std::make_unique<Weights>(std::move(src), float_type, options.repack,

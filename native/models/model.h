@@ -28,6 +28,8 @@ struct ModelOptions {
 
 // What 'auto' means on a device: BF16 on CUDA, F32 on CPU and Metal.
 ggml_type auto_float_type(ggml_backend_dev_t dev);
+// The type float matrices are held in under the policy; GGML_TYPE_COUNT: the files' own.
+ggml_type weight_float_type(WeightDtype dtype, bool auto_keeps_types);
 
 struct GemmaLayer {
   ggml_tensor* attn_norm;

@@ -23,25 +23,58 @@ static WeightDtype dtype_option(Napi::Env env, Napi::Value v) {
   throw_js(env, "ERR_INVALID_ARG", "dtype must be 'auto', 'f32', 'f16' or 'bf16', not '" + v.ToString().Utf8Value() + "'");
 }
 
+// The options object of a load call (an empty one when none is given).
+static Napi::Object options_arg(const Napi::CallbackInfo& info, const char* fn) {
+  if (info.Length() < 2 || info[1].IsUndefined()) return Napi::Object::New(info.Env());
+  if (!info[1].IsObject()) throw_js(info.Env(), "ERR_INVALID_ARG", std::string(fn) + "(path, options): options must be an object");
+  return info[1].As<Napi::Object>();
+}
+
+// dtype and repack, for any model family
+static ModelOptions model_options(Napi::Env env, Napi::Object o) {
+  ModelOptions options;
+  options.dtype = dtype_option(env, o.Get("dtype"));
+  Napi::Value repack = o.Get("repack");
+  if (!repack.IsUndefined() && !repack.IsBoolean()) throw_js(env, "ERR_INVALID_ARG", "repack must be true or false");
+  if (repack.IsBoolean()) options.repack = repack.As<Napi::Boolean>();
+  return options;
+}
+
 // loadModel(path, { dtype, repack }): Promise<NativeModel>. path is a .gguf file or an HF model
 // directory. Parsing, validation, mmap and conversions run off the JS thread.
 static Napi::Value LoadModel(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsString()) throw_js(env, "ERR_INVALID_ARG", "loadModel(path): path must be a string");
   std::string path = info[0].As<Napi::String>();
-  ModelOptions options;
-  if (info.Length() > 1 && !info[1].IsUndefined()) {
-    if (!info[1].IsObject()) throw_js(env, "ERR_INVALID_ARG", "loadModel(path, options): options must be an object");
-    Napi::Object o = info[1].As<Napi::Object>();
-    options.dtype = dtype_option(env, o.Get("dtype"));
-    Napi::Value repack = o.Get("repack");
-    if (!repack.IsUndefined() && !repack.IsBoolean()) throw_js(env, "ERR_INVALID_ARG", "repack must be true or false");
-    if (repack.IsBoolean()) options.repack = repack.As<Napi::Boolean>();
-  }
+  const Napi::Object o = options_arg(info, "loadModel");
+  const ModelOptions options = model_options(env, o);
   auto result = std::make_shared<std::shared_ptr<Model>>();
   auto* w = new PromiseWorker(
       env, [path, options, result] { *result = std::make_shared<Model>(path, options); },
       [result](Napi::Env env) -> Napi::Value { return ModelWrap::NewInstance(env, std::move(*result)); });
+  w->Queue();
+  return w->promise();
+}
+
+// loadEncoder(path, { dtype, repack, threads, nUbatch, flashAttn }): Promise<NativeEncoder>, an
+// embedding model (bert, nomic-bert GGUF) and the context that runs it.
+static Napi::Value LoadEncoder(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) throw_js(env, "ERR_INVALID_ARG", "loadEncoder(path): path must be a string");
+  std::string path = info[0].As<Napi::String>();
+  const Napi::Object o = options_arg(info, "loadEncoder");
+  const ModelOptions options = model_options(env, o);
+  EncoderContextParams params;
+  params.n_threads = static_cast<int>(opt_u32(o, "threads", 0));
+  if (params.n_threads > 512) throw_js(env, "ERR_INVALID_ARG", "threads must be at most 512 (ggml's limit)");
+  params.n_ubatch = opt_u32(o, "nUbatch", 0);
+  if (!o.Get("flashAttn").IsUndefined()) params.flash_attn = o.Get("flashAttn").ToBoolean();
+  auto result = std::make_shared<std::unique_ptr<EncoderContext>>();
+  auto* w = new PromiseWorker(
+      env, [path, options, params, result] {
+        *result = std::make_unique<EncoderContext>(std::make_shared<EncoderModel>(path, options), params);
+      },
+      [result](Napi::Env env) -> Napi::Value { return EncoderWrap::NewInstance(env, std::move(*result)); });
   w->Queue();
   return w->promise();
 }
@@ -76,15 +109,17 @@ Napi::Object DefineKernels(Napi::Env env);  // napi_kernels.cpp
 
 // Raised whenever the N-API surface (src/runtime/addon.d.ts) changes; src/runtime/native.ts
 // refuses an addon of another version (a stale build/ or prebuild) with a clear message.
-constexpr int kSurfaceVersion = 7;
+constexpr int kSurfaceVersion = 8;
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ggml_log_set(log_callback, nullptr);
   auto* data = new AddonData();
   data->model_ctor = Napi::Persistent(ModelWrap::Define(env));
   data->context_ctor = Napi::Persistent(ContextWrap::Define(env));
+  data->encoder_ctor = Napi::Persistent(EncoderWrap::Define(env));
   env.SetInstanceData(data);
   exports.Set("loadModel", Napi::Function::New(env, LoadModel));
+  exports.Set("loadEncoder", Napi::Function::New(env, LoadEncoder));
   exports.Set("physicalCores", Napi::Function::New(env, PhysicalCores));
   exports.Set("systemInfo", Napi::Function::New(env, SystemInfo));
   exports.Set("lowerThreadToIdle", Napi::Function::New(env, LowerThreadToIdle));

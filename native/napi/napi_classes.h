@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "context.h"
+#include "encoder_context.h"
 #include "model.h"
 
 namespace potron {
@@ -52,5 +53,29 @@ class ContextWrap : public Napi::ObjectWrap<ContextWrap> {
   // caller detaches or transfers meanwhile is never written after it is freed
   std::shared_ptr<std::vector<float>> scratch_ = std::make_shared<std::vector<float>>();
 };
+
+// NativeEncoder: an embedding model and the context that runs it, loaded together.
+class EncoderWrap : public Napi::ObjectWrap<EncoderWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  static Napi::Object NewInstance(Napi::Env env, std::unique_ptr<EncoderContext> ctx);
+  explicit EncoderWrap(const Napi::CallbackInfo& info);
+
+ private:
+  Napi::Value Info(const Napi::CallbackInfo& info);
+  Napi::Value Metadata(const Napi::CallbackInfo& info);
+  Napi::Value Encode(const Napi::CallbackInfo& info);
+  Napi::Value Abort(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  EncoderContext& live(Napi::Env env);
+
+  std::shared_ptr<EncoderContext> ctx_;  // an encode in flight holds it too
+  bool busy_ = false;
+};
+
+// A GGUF file's metadata as a plain object (numeric arrays as typed arrays).
+Napi::Value gguf_metadata_value(Napi::Env env, const GgufFile& f);
+// An optional non-negative integer option.
+uint32_t opt_u32(Napi::Object o, const char* key, uint32_t dflt);
 
 }  // namespace potron

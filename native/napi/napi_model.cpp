@@ -121,8 +121,12 @@ Napi::Value ModelWrap::metadata_value(Napi::Env env, const Model& m) {
     Napi::Object json = env.Global().Get("JSON").As<Napi::Object>();
     return json.Get("parse").As<Napi::Function>().Call(json, {Napi::String::New(env, m.hf_metadata_json())});
   }
+  return gguf_metadata_value(env, *m.gguf());
+}
+
+Napi::Value gguf_metadata_value(Napi::Env env, const GgufFile& f) {
   Napi::Object o = Napi::Object::New(env);
-  for (const auto& [key, v] : m.gguf()->metadata()) {
+  for (const auto& [key, v] : f.metadata()) {
     if (v.type == GgufType::STRING) o.Set(key, Napi::String::New(env, v.strings[0].data(), v.strings[0].size()));
     else if (v.type == GgufType::ARRAY) o.Set(key, array_value(env, v));
     else o.Set(key, scalar_value(env, v.type, v.as_number()));
@@ -130,7 +134,7 @@ Napi::Value ModelWrap::metadata_value(Napi::Env env, const Model& m) {
   return o;
 }
 
-static uint32_t opt_u32(Napi::Object o, const char* key, uint32_t dflt) {
+uint32_t opt_u32(Napi::Object o, const char* key, uint32_t dflt) {
   Napi::Value v = o.Get(key);
   if (v.IsUndefined()) return dflt;
   double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;

@@ -87,6 +87,7 @@ auto guarded(Napi::Env env, F&& fn) -> decltype(fn()) {
 struct AddonData {
   Napi::FunctionReference model_ctor;
   Napi::FunctionReference context_ctor;
+  Napi::FunctionReference encoder_ctor;
 };
 
 }  // namespace potron

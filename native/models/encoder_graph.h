@@ -1,0 +1,28 @@
+// One graph builder for the BERT family of encoders (encoder_hparams.h): a ubatch of whole
+// sequences in, one pooled vector per sequence out. No KV cache: every token attends to every
+// token of its own sequence, in both directions.
+#pragma once
+#include "encoder_model.h"
+#include "ggml.h"
+
+namespace potron {
+
+struct EncoderGraphInputs {
+  ggml_tensor* tokens;  // I32 [T]
+  ggml_tensor* pos;     // I32 [T]  position within its sequence
+  ggml_tensor* mask;    // [T, T]   0 within a sequence, -inf across (F16 for flash attention)
+  ggml_tensor* mean;    // F32 [T, S] 1/len where token t belongs to sequence s (mean pooling)
+  ggml_tensor* rows;    // I32 [S]  the row pooled for each sequence (cls, last)
+};
+
+struct EncoderGraphShape {
+  uint32_t n_tokens;
+  uint32_t n_seqs;
+  bool flash_attn;
+};
+
+// Creates the inputs in ctx and returns the pooled vectors [n_embd, n_seqs].
+ggml_tensor* build_encoder_graph(ggml_context* ctx, const EncoderModel& model, const EncoderGraphShape& shape,
+                                 EncoderGraphInputs& in);
+
+}  // namespace potron

@@ -1,0 +1,67 @@
+#include "encoder_model.h"
+
+#include "backend.h"
+#include "errors.h"
+
+namespace potron {
+
+EncoderModel::EncoderModel(const std::string& path, const ModelOptions& options) {
+  gguf_ = std::make_unique<GgufFile>(path);
+  hp_ = EncoderHParams::from_gguf(*gguf_);
+  WeightSource src = gguf_weight_source(*gguf_);
+  const GgufTensorInfo* te = gguf_->tensor("token_embd.weight");
+  if (!te) throw bad_file(path, "missing tensor 'token_embd.weight'");
+  hp_.n_vocab = static_cast<uint32_t>(te->ne[1]);
+  // an older converter may not state the count: the table's own shape does
+  if (const GgufTensorInfo* tt = gguf_->tensor("token_types.weight"); tt && hp_.n_token_types == 0) {
+    hp_.n_token_types = static_cast<uint32_t>(tt->ne[1]);
+  }
+  weights_ = std::make_unique<Weights>(std::move(src), weight_float_type(options.dtype, true), options.repack,
+                                       [](const std::string& n) { return n; });
+  auto w = [&](const std::string& name, std::vector<int64_t> shape, bool required = true) {
+    return weights_->get(name, std::move(shape), required);
+  };
+
+  const int64_t E = hp_.n_embd, F = hp_.n_ff, V = hp_.n_vocab;
+  tok_embd = w("token_embd.weight", {E, V});
+  if (hp_.n_token_types > 0) type_embd = w("token_types.weight", {E, hp_.n_token_types}, false);
+  if (!hp_.rope) pos_embd = w("position_embd.weight", {E, hp_.n_ctx_train});
+  embd_norm = w("token_embd_norm.weight", {E});
+  embd_norm_b = w("token_embd_norm.bias", {E});
+
+  std::vector<ggml_tensor**> matrices;
+  layers.resize(hp_.n_layer);
+  for (uint32_t il = 0; il < hp_.n_layer; ++il) {
+    EncoderLayer& l = layers[il];
+    const std::string p = "blk." + std::to_string(il) + ".";
+    l.wqkv = w(p + "attn_qkv.weight", {E, 3 * E}, false);
+    if (l.wqkv) {
+      l.bqkv = w(p + "attn_qkv.bias", {3 * E}, false);
+      matrices.push_back(&l.wqkv);
+    } else {
+      l.wq = w(p + "attn_q.weight", {E, E});
+      l.wk = w(p + "attn_k.weight", {E, E});
+      l.wv = w(p + "attn_v.weight", {E, E});
+      l.bq = w(p + "attn_q.bias", {E}, false);
+      l.bk = w(p + "attn_k.bias", {E}, false);
+      l.bv = w(p + "attn_v.bias", {E}, false);
+      for (ggml_tensor** m : {&l.wq, &l.wk, &l.wv}) matrices.push_back(m);
+    }
+    l.wo = w(p + "attn_output.weight", {E, E});
+    l.bo = w(p + "attn_output.bias", {E}, false);
+    l.attn_out_norm = w(p + "attn_output_norm.weight", {E});
+    l.attn_out_norm_b = w(p + "attn_output_norm.bias", {E});
+    l.ffn_up = w(p + "ffn_up.weight", {E, F});
+    l.ffn_up_b = w(p + "ffn_up.bias", {F}, false);
+    l.ffn_gate = hp_.swiglu ? w(p + "ffn_gate.weight", {E, F}) : nullptr;
+    l.ffn_down = w(p + "ffn_down.weight", {F, E});
+    l.ffn_down_b = w(p + "ffn_down.bias", {E}, false);
+    l.layer_out_norm = w(p + "layer_output_norm.weight", {E});
+    l.layer_out_norm_b = w(p + "layer_output_norm.bias", {E});
+    for (ggml_tensor** m : {&l.wo, &l.ffn_up, &l.ffn_down}) matrices.push_back(m);
+    if (l.ffn_gate) matrices.push_back(&l.ffn_gate);
+  }
+  weights_->place(matrices, tok_embd);
+}
+
+}  // namespace potron

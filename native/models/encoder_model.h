@@ -1,0 +1,62 @@
+// A text encoder of the BERT family (encoder_hparams.h) with its named weights, from a GGUF file
+// as llama.cpp's converter lays it out.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "encoder_hparams.h"
+#include "gguf.h"
+#include "model.h"
+#include "weights.h"
+
+namespace potron {
+
+struct EncoderLayer {
+  ggml_tensor* wqkv;     // [E, 3E]  fused (nomic-bert), or null and wq/wk/wv
+  ggml_tensor* bqkv;     // [3E]     (optional)
+  ggml_tensor* wq;       // [E, E]
+  ggml_tensor* wk;
+  ggml_tensor* wv;
+  ggml_tensor* bq;       // [E]      (optional)
+  ggml_tensor* bk;
+  ggml_tensor* bv;
+  ggml_tensor* wo;       // [E, E]
+  ggml_tensor* bo;       // [E]      (optional)
+  ggml_tensor* attn_out_norm;    // [E]  LayerNorm after the residual
+  ggml_tensor* attn_out_norm_b;
+  ggml_tensor* ffn_up;   // [E, F]
+  ggml_tensor* ffn_up_b; // [F]      (optional)
+  ggml_tensor* ffn_gate; // [E, F]   (swiglu)
+  ggml_tensor* ffn_down; // [F, E]
+  ggml_tensor* ffn_down_b;  // [E]   (optional)
+  ggml_tensor* layer_out_norm;   // [E]
+  ggml_tensor* layer_out_norm_b;
+};
+
+class EncoderModel {
+ public:
+  EncoderModel(const std::string& path, const ModelOptions& options = {});
+
+  const EncoderHParams& hp() const { return hp_; }
+  const GgufFile* gguf() const { return gguf_.get(); }
+  size_t weight_bytes() const { return weights_->bytes(); }
+  size_t mapped_bytes() const { return weights_->mapped_bytes(); }
+  size_t repacked_bytes() const { return weights_->repacked_bytes(); }
+  const std::string& weight_type() const { return weights_->file_type(); }
+  const std::string& dtype() const { return weights_->held_type(); }
+
+  ggml_tensor* tok_embd = nullptr;    // [E, V]
+  ggml_tensor* type_embd = nullptr;   // [E, n_token_types] (optional; inputs are all type 0)
+  ggml_tensor* pos_embd = nullptr;    // [E, n_ctx_train]   (learned positions)
+  ggml_tensor* embd_norm = nullptr;   // [E]
+  ggml_tensor* embd_norm_b = nullptr;
+  std::vector<EncoderLayer> layers;
+
+ private:
+  std::unique_ptr<GgufFile> gguf_;
+  std::unique_ptr<Weights> weights_;
+  EncoderHParams hp_;
+};
+
+}  // namespace potron
