@@ -4,8 +4,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 
 import {
-  families, gemma3VocabHfDir, gemma3VocabHfTwin, gemma3VocabModel, hfModel, hfModelDir, hfModels, hfTwin, modelDir, root, tinyModel,
-  variantHfDir, variantModel, variants, weightTypes, type Variant,
+  encoderModelDir, encoderModels, families, gemma3VocabHfDir, gemma3VocabHfTwin, gemma3VocabModel, hfModel, hfModelDir, hfModels, hfTwin,
+  modelDir, root, tinyModel, variantHfDir, variantModel, variants, weightTypes, type Variant,
 } from './helpers/models.js';
 
 // Generates the tiny models the tests use (seconds; deterministic from the seed).
@@ -28,6 +28,7 @@ export default async function setup(): Promise<void> {
     fs.renameSync(gemma3VocabModel + '.tmp', gemma3VocabModel);
   }
   await makeHfModels();
+  await makeEncoderModels();
   makeVariants();
   // an HF directory with the real vocabulary and its GGUF twin (engine tests: both paths agree)
   if (!fs.existsSync(gemma3VocabHfDir) || !fs.existsSync(gemma3VocabHfTwin)) {
@@ -58,19 +59,10 @@ function makeVariants(): void {
   }
 }
 
-// HF directories with their GGUF twins, and sharded copies (about 0.7 s per generator run;
-// two at a time).
-async function makeHfModels(): Promise<void> {
+// Generator runs that write OUT.tmp for each of outs, renamed to OUT when the run succeeds; two at a time.
+async function runGenerators(script: string, jobs: Array<{ outs: string[]; args: string[] }>): Promise<void> {
   const run = promisify(execFile);
-  const gen = path.join(root, 'scripts', 'make-tiny-gemma');
-  const jobs: Array<{ outs: string[]; args: string[] }> = [];
-  for (const { family, type } of hfModels) {
-    const base = ['--arch', family, '--preset', 'tiny', '--type', type, '--seed', '1'];
-    const dir = hfModel(family, type), twin = hfTwin(family, type), sharded = hfModel(family, type, true);
-    if (!fs.existsSync(dir) || !fs.existsSync(twin)) jobs.push({ outs: [dir, twin], args: [...base, '--hf-out', dir + '.tmp', '--out', twin + '.tmp'] });
-    if (!fs.existsSync(sharded)) jobs.push({ outs: [sharded], args: [...base, '--hf-out', sharded + '.tmp', '--shards', '3'] });
-  }
-  fs.mkdirSync(hfModelDir, { recursive: true });
+  const gen = path.join(root, 'scripts', script);
   const next = async (): Promise<void> => {
     for (let job = jobs.shift(); job; job = jobs.shift()) {
       for (const out of job.outs) fs.rmSync(out + '.tmp', { recursive: true, force: true });
@@ -82,4 +74,26 @@ async function makeHfModels(): Promise<void> {
     }
   };
   await Promise.all([next(), next()]);
+}
+
+// HF directories with their GGUF twins, and sharded copies (about 0.7 s per generator run).
+async function makeHfModels(): Promise<void> {
+  const jobs: Array<{ outs: string[]; args: string[] }> = [];
+  for (const { family, type } of hfModels) {
+    const base = ['--arch', family, '--preset', 'tiny', '--type', type, '--seed', '1'];
+    const dir = hfModel(family, type), twin = hfTwin(family, type), sharded = hfModel(family, type, true);
+    if (!fs.existsSync(dir) || !fs.existsSync(twin)) jobs.push({ outs: [dir, twin], args: [...base, '--hf-out', dir + '.tmp', '--out', twin + '.tmp'] });
+    if (!fs.existsSync(sharded)) jobs.push({ outs: [sharded], args: [...base, '--hf-out', sharded + '.tmp', '--shards', '3'] });
+  }
+  fs.mkdirSync(hfModelDir, { recursive: true });
+  await runGenerators('make-tiny-gemma', jobs);
+}
+
+// Encoder (embedding) models: a GGUF and its HF directory from one make-tiny-encoder run each
+// (under a second).
+async function makeEncoderModels(): Promise<void> {
+  fs.mkdirSync(encoderModelDir, { recursive: true });
+  await runGenerators('make-tiny-encoder', encoderModels
+    .filter((m) => !fs.existsSync(m.gguf) || !fs.existsSync(m.hfDir))
+    .map((m) => ({ outs: [m.gguf, m.hfDir], args: [...m.args, '--out', m.gguf + '.tmp', '--hf-dir', m.hfDir + '.tmp'] })));
 }
