@@ -1,4 +1,5 @@
-// The N-API surface of the native addon (native/napi/addon.cpp, napi_model.cpp, napi_context.cpp).
+// The N-API surface of the native addon (native/napi/addon.cpp, napi_model.cpp, napi_context.cpp,
+// napi_encoder.cpp).
 // Every method that computes returns a promise and runs off the JS thread. Errors thrown or
 // rejected carry a string `code` (ERR_BAD_MODEL_FILE, ERR_CLOSED, ERR_BUSY, ERR_ABORTED,
 // ERR_CONTEXT_FULL, ERR_INVALID_ARG, ...).
@@ -164,6 +165,54 @@ export interface NativeKernels {
   selectAtLeast(row: Float32Array, threshold: number, ids: Int32Array, vals: Float32Array): number;
 }
 
+export interface NativeEncoderOptions {
+  dtype?: WeightDtype;
+  repack?: boolean;
+  /** compute threads (default: physical cores) */
+  threads?: number;
+  /** tokens per graph (default: the model's context); an input must fit in one */
+  nUbatch?: number;
+  flashAttn?: boolean;
+}
+
+export interface NativeEncoderInfo {
+  arch: 'bert' | 'nomic-bert';
+  format: 'gguf';
+  nVocab: number;
+  /** the longest input the model reads */
+  nCtxTrain: number;
+  /** the length of its vectors */
+  nEmbd: number;
+  nLayer: number;
+  nHead: number;
+  nFf: number;
+  pooling: 'mean' | 'cls' | 'last';
+  nUbatch: number;
+  threads: number;
+  flashAttn: boolean;
+  weightType: string;
+  dtype: string;
+  weightBytes: number;
+  mappedBytes: number;
+  repackedBytes: number;
+}
+
+/** An embedding model and the context that runs it (native/runtime/encoder_context.cpp). */
+export interface NativeEncoder {
+  info(): NativeEncoderInfo;
+  /** every GGUF metadata entry (the tokenizer's included) */
+  metadata(): Record<string, GgufMetadataValue>;
+  /**
+   * One pooled vector per input (not normalized), inputs.length x nEmbd floats in input order.
+   * Inputs are token ids, 1..min(nUbatch, nCtxTrain) each (else ERR_CONTEXT_LENGTH). One encode
+   * at a time (ERR_BUSY); abort() rejects a running one with ERR_ABORTED.
+   */
+  encode(inputs: Int32Array[]): Promise<Float32Array>;
+  abort(): void;
+  /** ERR_BUSY while an encode runs */
+  close(): void;
+}
+
 export interface NativeAddon {
   /**
    * The version of this surface (native/napi/addon.cpp kSurfaceVersion), raised whenever it changes,
@@ -173,6 +222,8 @@ export interface NativeAddon {
   kernels: NativeKernels;
   /** path: a .gguf file or an HF model directory */
   loadModel(path: string, options?: NativeLoadOptions): Promise<NativeModel>;
+  /** path: a .gguf file of an embedding model (bert, nomic-bert) */
+  loadEncoder(path: string, options?: NativeEncoderOptions): Promise<NativeEncoder>;
   physicalCores(): number;
   systemInfo(): string;
   /**

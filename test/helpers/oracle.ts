@@ -54,6 +54,22 @@ export async function oracleLogprobs(path: string, tokens: number[], V: number, 
   }
 }
 
+/**
+ * llama.cpp's pooled embedding of each input (token ids, [CLS] .. [SEP] already in place: node-llama-cpp
+ * adds them only when missing), one input at a time, with the file's own pooling.
+ */
+export async function oracleEmbeddings(path: string, inputs: readonly number[][]): Promise<Float64Array[]> {
+  const model = await getModel(path);
+  const ctx = await model.createEmbeddingContext({ threads: 2 });
+  try {
+    const out: Float64Array[] = [];
+    for (const input of inputs) out.push(Float64Array.from((await ctx.getEmbeddingFor([...input] as never)).vector));
+    return out;
+  } finally {
+    await ctx.dispose();
+  }
+}
+
 export async function disposeOracle(): Promise<void> {
   for (const m of models.values()) await (await m).dispose();
   models.clear();
