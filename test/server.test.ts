@@ -27,10 +27,10 @@ describe('the OpenAI API with the real Gemma 3 vocabulary and chat template', ()
     expect(await (await fetch(`${t.url}/health`)).json()).toEqual({ status: 'ok' });
     const ready = await fetch(`${t.url}/ready`);
     expect(ready.status).toBe(200);
-    expect(await ready.json()).toEqual({ status: 'ready', model: MODEL });
+    expect(await ready.json()).toEqual({ status: 'ready', model: MODEL, models: [{ id: MODEL, status: 'ready' }] });
     const list = await client.models.list();
     expect(list.data).toHaveLength(1);
-    expect(list.data[0]).toMatchObject({ id: MODEL, object: 'model', owned_by: 'local' });
+    expect(list.data[0]).toMatchObject({ id: MODEL, object: 'model', owned_by: 'local', kind: 'chat' });
     expect(Number.isInteger(list.data[0]!.created)).toBe(true);
     expect(await client.models.retrieve(MODEL)).toMatchObject({ id: MODEL, object: 'model' });
     await expect(client.models.retrieve('nope/nope')).rejects.toMatchObject({ status: 404, code: 'model_not_found' });
@@ -319,7 +319,7 @@ describe('the OpenAI API with the real Gemma 3 vocabulary and chat template', ()
 
     it('404 for an unknown model and an unknown route; 400 context_length_exceeded', async () => {
       await expectError(client.chat.completions.create({ model: 'gpt-4o', messages: hi }), 404, { code: 'model_not_found', param: 'model' });
-      const r = await fetch(`${t.url}/v1/embeddings`, { method: 'POST', body: '{}' });
+      const r = await fetch(`${t.url}/v1/audio/speech`, { method: 'POST', body: '{}' });
       expect(r.status).toBe(404);
       expect((await r.json()).error.code).toBe('unknown_url');
       const long = 'word '.repeat(600);

@@ -10,3 +10,14 @@ export {
   type LoadModelOptions,
 } from './language-model.js';
 export type { SchedulerStats } from './scheduler.js';
+export {
+  Embedder,
+  type EmbedderInfo,
+  type EmbeddingInput,
+  type EmbeddingResult,
+  type EmbeddingTask,
+  type EmbedOptions,
+  loadEmbedder,
+  type LoadEmbedderOptions,
+  MAX_EMBEDDING_INPUTS,
+} from './embedder.js';

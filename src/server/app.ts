@@ -9,29 +9,46 @@ import { cors } from 'hono/cors';
 import type { Registry } from 'prom-client';
 
 import { EngineError } from '../engine/errors.js';
+import type { Embedder } from '../engine/embedder.js';
 import type { LanguageModel } from '../engine/language-model.js';
 import { parseModelRef } from '../hub/ref.js';
 import { apiKeyCheck } from './auth.js';
 import { DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT_MS } from './body.js';
-import { type Env, notLoaded, type RequestRecord, type ServerContext } from './context.js';
-import { ApiError, errorResponse, internalError, toApiError, unavailable } from './errors.js';
+import { type Env, type RequestRecord, type ServerContext } from './context.js';
+import { ApiError, errorResponse, internalError, invalidRequest, toApiError, unavailable } from './errors.js';
 import { createLogger, type Logger } from './logging.js';
 import { TokenStrings } from './logprobs.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
 import { chatRoute } from './routes/chat.js';
 import { completionsRoute } from './routes/completions.js';
+import { embeddingsRoute } from './routes/embeddings.js';
 import { modelsRoute } from './routes/models.js';
 import { opsRoutes } from './routes/ops.js';
+import { Served, unknownModel } from './served.js';
 import { Tracker } from './shutdown.js';
 import { packageVersion } from './version.js';
 
+/** An embedding model the app serves on /v1/embeddings. */
+export interface EmbeddingModelOptions {
+  /** The model, or a promise of it. */
+  model: Embedder | Promise<Embedder>;
+  /** The name clients send as `model` (default: the reference it was loaded from); required with a promise. */
+  id?: string;
+  aliases?: readonly string[];
+}
+
 export interface AppOptions {
-  /** The model, or a promise of it: /health answers at once, /ready and the API once it resolves. */
-  model: LanguageModel | Promise<LanguageModel>;
+  /**
+   * The chat model, or a promise of it: /health answers at once, /ready and the API once it
+   * resolves. Leave it out for an embeddings-only server.
+   */
+  model?: LanguageModel | Promise<LanguageModel>;
   /** The name clients send as `model` (default: the reference it was loaded from; for a local file, its name). */
   modelId?: string;
   /** Further names accepted as `model`. */
   aliases?: readonly string[];
+  /** Embedding models served on /v1/embeddings. */
+  embeddings?: readonly EmbeddingModelOptions[];
   /** Bearer keys; none: the API is open. /health, /ready and /metrics never ask for one. */
   apiKeys?: readonly string[];
   /** Origins allowed by CORS ('*' for any); none: no CORS headers (same origin only). */
@@ -74,7 +91,7 @@ export function defaultModelId(ref: string): string {
   }
 }
 
-const ROUTES = new Set(['/v1/chat/completions', '/v1/completions', '/v1/models', '/health', '/ready', '/metrics']);
+const ROUTES = new Set(['/v1/chat/completions', '/v1/completions', '/v1/embeddings', '/v1/models', '/health', '/ready', '/metrics']);
 /** A bounded set of labels, also when the app is mounted under a prefix (/llm/v1/...). */
 function routeLabel(p: string): string {
   for (const r of ROUTES) if (p === r || p.endsWith(r)) return r;
@@ -82,34 +99,51 @@ function routeLabel(p: string): string {
 }
 
 export function createApp(options: AppOptions): ServerApp {
-  let loaded: LanguageModel | null = null;
-  let loadError: unknown = null;
   const given = options.model;
+  if (!given && !options.embeddings?.length) {
+    throw new EngineError('ERR_INVALID_ARG', 'createApp: give a chat model, embedding models, or both', { param: 'model' });
+  }
   if (given instanceof Promise && !options.modelId) {
     throw new EngineError('ERR_INVALID_ARG', 'createApp: modelId is required when model is a promise', { param: 'modelId' });
   }
-  const modelId = options.modelId ?? defaultModelId((given as LanguageModel).info.ref);
-  if (given instanceof Promise) {
-    given.then((m) => (loaded = m), (err: unknown) => (loadError = err ?? new Error('model load failed')));
-  } else {
-    loaded = given;
-  }
+  const chat = given ? new Served<LanguageModel>(options.modelId ?? defaultModelId((given as LanguageModel).info.ref), options.aliases ?? [], given, 'model') : null;
+  const embedders = (options.embeddings ?? []).map((e, i) => {
+    if (e.model instanceof Promise && !e.id) {
+      throw new EngineError('ERR_INVALID_ARG', `createApp: embeddings[${i}].id is required when its model is a promise`, { param: 'embeddings' });
+    }
+    return new Served<Embedder>(e.id ?? defaultModelId((e.model as Embedder).info.ref), e.aliases ?? [], e.model, 'embedding model');
+  });
+  const modelId = chat?.id ?? embedders[0]!.id;
+  const loadedChat = () => chat?.loaded ?? null;
 
   const logger = options.logger === false ? createLogger({ level: 'silent' }) : (options.logger ?? createLogger());
   const tracker = new Tracker();
-  const metrics = createMetrics(() => (loaded && !loaded.closed ? loaded.stats() : null), options.registry ? { registry: options.registry } : {});
+  const metrics = createMetrics(() => {
+    const m = loadedChat();
+    return m && !m.closed ? m.stats() : null;
+  }, options.registry ? { registry: options.registry } : {});
   let strings: TokenStrings | null = null;
   let fingerprint: string | null = null;
 
   const model = (): LanguageModel => {
-    if (!loaded) throw notLoaded(loadError);
-    if (loaded.closed) throw unavailable('the model is closed; the server is shutting down');
-    return loaded;
+    if (!chat) {
+      throw new ApiError(404, `this server serves no chat model, only embeddings (POST /v1/embeddings with ${embedders.map((e) => `'${e.id}'`).join(', ')})`,
+        'invalid_request_error', 'model', 'model_not_found');
+    }
+    return chat.get();
   };
   const ctx: ServerContext = {
     model,
     modelId,
-    modelIds: new Set([modelId, ...(options.aliases ?? [])]),
+    modelIds: chat?.ids ?? new Set(),
+    embedder: (requested) => {
+      const e = embedders.find((x) => x.ids.has(requested));
+      if (e) return e.get();
+      if (chat?.ids.has(requested)) {
+        throw invalidRequest(`'${requested}' is a chat model; /v1/embeddings needs an embedding model (GET /v1/models lists them)`, 'model', 'model_not_found');
+      }
+      throw unknownModel(requested, 'an embedding model', embedders.map((x) => x.id));
+    },
     fingerprint: () => (fingerprint ??= fingerprintOf(model())),
     strings: () => (strings ??= new TokenStrings(model().tokenizer, model().endTokens)),
     metrics,
@@ -120,7 +154,12 @@ export function createApp(options: AppOptions): ServerApp {
     sseKeepAliveMs: options.sseKeepAliveMs ?? 15_000,
     logPrompts: options.logPrompts === true,
   };
-  const state = () => (tracker.draining ? 'draining' : loaded ? 'ready' : loadError ? 'failed' : 'loading') as ServerApp['state'];
+  const served = [...(chat ? [chat] : []), ...embedders];
+  const state = (): ServerApp['state'] => {
+    if (tracker.draining) return 'draining';
+    if (served.some((m) => m.state === 'failed')) return 'failed';
+    return served.every((m) => m.state === 'ready') ? 'ready' : 'loading';
+  };
 
   const app = new Hono<Env>();
 
@@ -170,10 +209,20 @@ export function createApp(options: AppOptions): ServerApp {
 
   chatRoute(app, ctx);
   completionsRoute(app, ctx);
-  modelsRoute(app, ctx, () => ({ created: createdOf(loaded), owned_by: ownerOf(loaded?.info.ref ?? modelId) }));
-  opsRoutes(app, ctx, state);
+  embeddingsRoute(app, ctx);
+  modelsRoute(app, [
+    ...(chat ? [{ served: chat, card: () => ({ created: createdOf(chat.loaded?.info.path), owned_by: ownerOf(chat.loaded?.info.ref ?? chat.id), kind: 'chat' }) }] : []),
+    ...embedders.map((e) => ({
+      served: e,
+      card: () => ({
+        created: createdOf(e.loaded?.info.path), owned_by: ownerOf(e.loaded?.info.ref ?? e.id), kind: 'embedding',
+        ...(e.loaded ? { dimensions: e.loaded.info.dimensions, max_input_tokens: e.loaded.info.maxTokens } : {}),
+      }),
+    })),
+  ]);
+  opsRoutes(app, ctx, state, served);
 
-  app.notFound((c) => errorResponse(new ApiError(404, `no route ${c.req.method} ${c.req.path}; see GET /v1/models, POST /v1/chat/completions, POST /v1/completions`,
+  app.notFound((c) => errorResponse(new ApiError(404, `no route ${c.req.method} ${c.req.path}; see GET /v1/models, POST /v1/chat/completions, POST /v1/completions, POST /v1/embeddings`,
     'invalid_request_error', null, 'unknown_url')));
   app.onError((err, c) => {
     const api = toApiError(err);
@@ -200,9 +249,9 @@ function fingerprintOf(m: LanguageModel): string {
   return `fp_${h.slice(0, 12)}`;
 }
 
-function createdOf(m: LanguageModel | null): number {
+function createdOf(file: string | undefined): number {
   try {
-    if (m) return Math.floor(fs.statSync(m.info.path).mtimeMs / 1000);
+    if (file) return Math.floor(fs.statSync(file).mtimeMs / 1000);
   } catch {
     // fall through
   }

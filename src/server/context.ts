@@ -2,8 +2,9 @@
 // in-flight tracker.
 import type { Context } from 'hono';
 
+import type { Embedder } from '../engine/embedder.js';
 import type { GenerateOptions, LanguageModel } from '../engine/language-model.js';
-import { ApiError, unavailable } from './errors.js';
+import { ApiError } from './errors.js';
 import type { TokenStrings } from './logprobs.js';
 import type { Logger } from './logging.js';
 import type { ServerMetrics } from './metrics.js';
@@ -24,8 +25,10 @@ export type Env = { Variables: { record: RequestRecord } };
 export type Ctx = Context<Env>;
 
 export interface ServerContext {
-  /** the model, or a 503 while it loads (or after loading failed) */
+  /** the chat model, or a 503 while it loads (or after loading failed), a 404 when there is none */
   model(): LanguageModel;
+  /** the embedding model a request names: 404 if none has that name, 503 while it loads */
+  embedder(requested: string): Embedder;
   readonly modelId: string;
   readonly modelIds: ReadonlySet<string>;
   readonly fingerprint: () => string;
@@ -45,10 +48,6 @@ export function checkModel(ctx: ServerContext, requested: string): void {
     throw new ApiError(404, `the model '${requested}' does not exist here; this server serves '${ctx.modelId}' (GET /v1/models lists it)`,
       'invalid_request_error', 'model', 'model_not_found');
   }
-}
-
-export function notLoaded(error: unknown): ApiError {
-  return unavailable(error ? 'the model failed to load; see the server log' : 'the model is still loading; retry shortly (GET /ready says when)');
 }
 
 /** Request fields that map one to one onto the engine's options (null means "not given"). */

@@ -11,6 +11,8 @@ export interface ServerMetrics {
   request(route: string, method: string, status: number, seconds: number): void;
   /** one generation finished (each choice of an n > 1 request counts) */
   generation(route: string, result: GenerationResult): void;
+  /** one embeddings request answered: its inputs and their tokens */
+  embedding(route: string, inputs: number, tokens: number): void;
 }
 
 export function createMetrics(stats: () => SchedulerStats | null, options: { prefix?: string; registry?: client.Registry } = {}): ServerMetrics {
@@ -37,6 +39,7 @@ export function createMetrics(stats: () => SchedulerStats | null, options: { pre
     name: `${p}decode_tokens_per_second`, help: 'Per-generation decode rate after the first token',
     buckets: [1, 2, 5, 10, 20, 35, 50, 75, 100, 150, 200, 300, 500, 1000], registers,
   });
+  const embedded = new client.Counter({ name: `${p}embedding_inputs_total`, help: 'Inputs turned into embedding vectors', labelNames: ['route'], registers });
   const finished = new client.Counter({ name: `${p}generations_total`, help: 'Finished generations by finish reason', labelNames: ['route', 'finish_reason'], registers });
 
   // read from the scheduler when scraped, so they are never stale
@@ -83,6 +86,10 @@ export function createMetrics(stats: () => SchedulerStats | null, options: { pre
       if (r.usage.completionTokens > 0) ttft.observe(r.timings.timeToFirstTokenMs / 1000);
       const decodeMs = r.timings.totalMs - r.timings.timeToFirstTokenMs;
       if (r.usage.completionTokens > 1 && decodeMs > 0) rate.observe((r.usage.completionTokens - 1) / (decodeMs / 1000));
+    },
+    embedding(route, inputs, tokens) {
+      embedded.inc({ route }, inputs);
+      promptTokens.inc({ route }, tokens);
     },
   };
 }

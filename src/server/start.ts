@@ -5,7 +5,6 @@ import type { AddressInfo } from 'node:net';
 
 import { createAdaptorServer } from '@hono/node-server';
 
-import type { LanguageModel } from '../engine/language-model.js';
 import { type AppOptions, createApp, type ServerApp } from './app.js';
 
 export interface StartOptions extends AppOptions {
@@ -13,7 +12,7 @@ export interface StartOptions extends AppOptions {
   host?: string;
   /** default 8080; 0 picks a free port (see `port` in the result) */
   port?: number;
-  /** close the model in close() (default true) */
+  /** close the models in close() (default true) */
   closeModel?: boolean;
   /** time a client has to send its request headers (default 30 s; then 408 and the connection closes) */
   headersTimeoutMs?: number;
@@ -69,8 +68,11 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       server.closeAllConnections();
       await closed;
       if (options.closeModel !== false) {
-        const m = await Promise.resolve(options.model).catch(() => null);
-        await (m as LanguageModel | null)?.close();
+        const models = [options.model, ...(options.embeddings ?? []).map((e) => e.model)];
+        await Promise.all(models.map(async (given) => {
+          const m = await Promise.resolve(given).catch(() => null);
+          await (m as { close(): Promise<void> } | null | undefined)?.close();
+        }));
       }
       return aborted;
     })());

@@ -60,7 +60,9 @@ export async function oracleLogprobs(path: string, tokens: number[], V: number, 
  */
 export async function oracleEmbeddings(path: string, inputs: readonly number[][]): Promise<Float64Array[]> {
   const model = await getModel(path);
-  const ctx = await model.createEmbeddingContext({ threads: 2 });
+  // room for inputs as long as the model reads (its own default context is one token short of that)
+  const longest = Math.max(...inputs.map((x) => x.length));
+  const ctx = await model.createEmbeddingContext({ threads: 2, contextSize: Math.max(512, longest + 1), batchSize: Math.max(512, longest + 1) });
   try {
     const out: Float64Array[] = [];
     for (const input of inputs) out.push(Float64Array.from((await ctx.getEmbeddingFor([...input] as never)).vector));
@@ -68,6 +70,18 @@ export async function oracleEmbeddings(path: string, inputs: readonly number[][]
   } finally {
     await ctx.dispose();
   }
+}
+
+/**
+ * llama.cpp's tokens for a text with the specials its embedding path adds ([CLS] ... [SEP] for
+ * WordPiece vocabularies, as node-llama-cpp's embedding context prepares an input).
+ */
+export async function oracleTokenize(path: string, text: string): Promise<number[]> {
+  const model = await getModel(path);
+  const ids = [...model.tokenize(text)].map(Number);
+  const { bos, sep } = model.tokens;
+  if (String(model.vocabularyType) !== 'wpm' || bos == null || sep == null) throw new Error('oracleTokenize: only WordPiece vocabularies');
+  return [Number(bos), ...ids, Number(sep)];
 }
 
 export async function disposeOracle(): Promise<void> {
