@@ -1,5 +1,6 @@
 import { UsageError } from './args.js';
 import { benchCommand, benchUsage } from './bench.js';
+import { embedCommand, embedUsage } from './embed.js';
 import { logitsCommand, logitsUsage } from './logits.js';
 import { modelsCommand, modelsUsage } from './models.js';
 import { pullCommand, pullUsage } from './pull.js';
@@ -11,6 +12,7 @@ const commands: Record<string, { run: (argv: string[]) => Promise<void>; usage: 
   pull: { run: pullCommand, usage: pullUsage },
   models: { run: modelsCommand, usage: modelsUsage },
   serve: { run: (argv) => serveCommand(argv), usage: serveUsage },
+  embed: { run: embedCommand, usage: embedUsage },
 };
 
 function usage(): string {

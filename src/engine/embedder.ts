@@ -38,6 +38,8 @@ export interface EmbeddingResult {
   vectors: Float32Array[];
   /** tokens read, prefixes and special tokens included */
   promptTokens: number;
+  /** each input's share of them */
+  inputTokens: number[];
 }
 
 export interface EmbedderInfo extends NativeEncoderInfo {
@@ -129,6 +131,7 @@ export class Embedder {
     return {
       vectors: pooled.map((v) => normalized(v.subarray(0, dimensions))),
       promptTokens: ids.reduce((n, x) => n + x.length, 0),
+      inputTokens: ids.map((x) => x.length),
     };
   }
 
@@ -162,7 +165,7 @@ export class Embedder {
     if (task !== 'query' && task !== 'document') throw invalidArg('task', `must be 'query' or 'document', not ${String(task)}`);
     const p = this.info.prefixes;
     if (!p) {
-      throw invalidArg('task', `${this.info.ref} has no known task prefixes; leave task out, or load it with { prefixes: { query, document } } from its model card`);
+      throw invalidArg('task', `is not available: ${this.info.ref} has no known task prefixes; leave task out, or load it with { prefixes: { query, document } } from its model card`);
     }
     return p[task];
   }
