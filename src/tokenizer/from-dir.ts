@@ -135,8 +135,10 @@ export async function tokenizerFromDir(dir: string): Promise<Tokenizer> {
     const t = tokenText(config[key]) ?? tokenText(specialMap[key]);
     return t === undefined ? undefined : vocab.get(t);
   };
-  const bosId = lookup('bos_token');
-  const eosId = lookup('eos_token');
+  // BERT-style tokenizers name no bos/eos: their [CLS] and [SEP] play the part (as
+  // convert_hf_to_gguf.py writes them, so both sources of one model report the same ids)
+  const bosId = lookup('bos_token') ?? lookup('cls_token');
+  const eosId = lookup('eos_token') ?? lookup('sep_token');
 
   const manual = typeof config.add_bos_token === 'boolean' || typeof config.add_eos_token === 'boolean';
   let addBos: boolean;

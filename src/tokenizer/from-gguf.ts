@@ -6,30 +6,34 @@ import { Worker } from 'node:worker_threads';
 
 import type { GgufMetadataValue } from '../runtime/addon.js';
 import { TokenizerError } from './errors.js';
+import { type Encoder, type EncoderSpec, makeEncoder } from './encoders.js';
 import { readGgufVocab, TokenType } from './gguf-vocab.js';
-import { type PackedVocab, packVocab } from './packed-vocab.js';
-import { SpmEncoder } from './spm.js';
+import { packVocab } from './packed-vocab.js';
 import { byteOfPiece, TokenTable } from './token-table.js';
 import { type SpecialSettings, TableTokenizer } from './table-tokenizer.js';
 import type { Tokenizer } from './types.js';
 
-/** Texts this long (about 4,000 tokens, ~20 ms here) are encoded on a worker thread. */
+/**
+ * Texts this long (about 4,000 tokens, ~20 ms here with SentencePiece) are encoded on a worker
+ * thread. WordPiece is faster, but not enough to stay: 100,000 tokens took 35-65 ms on a first
+ * call and 8-17 ms warm here (2 cores, loaded), so a long text would still stall streams.
+ */
 const OFF_THREAD_CHARS = 16_384;
 // the compiled worker (dist/), also when this module runs from src/ under the tests
-const workerScript = path.join(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..'), 'dist', 'tokenizer', 'spm-worker.js');
+const workerScript = path.join(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..'), 'dist', 'tokenizer', 'encoder-worker.js');
 
 /**
- * Runs SpmEncoder.encode on a worker thread that lives until close(). It shares the packed
- * vocabulary and keeps little else (about 10 MB), so it is cheaper to keep than to start when
- * a long prompt arrives: a start costs ~35 ms of CPU at normal priority, taken from the
+ * Runs the vocabulary's encoder on a worker thread that lives until close(). It shares the
+ * packed vocabulary and keeps little else (about 10 MB), so it is cheaper to keep than to start
+ * when a long prompt arrives: a start costs ~35 ms of CPU at normal priority, taken from the
  * decode of whatever is streaming then.
  */
-class SpmWorker {
+class EncoderWorker {
   private worker: Worker | null = null;
   private next = 0;
   private readonly waiting = new Map<number, { resolve: (ids: Int32Array) => void; reject: (err: Error) => void }>();
 
-  constructor(private readonly vocab: PackedVocab) {}
+  constructor(private readonly spec: EncoderSpec) {}
 
   static available(): boolean {
     return fs.existsSync(workerScript);
@@ -57,7 +61,7 @@ class SpmWorker {
   }
 
   private start(): Worker {
-    const w = new Worker(workerScript, { workerData: this.vocab });
+    const w = new Worker(workerScript, { workerData: this.spec });
     w.unref(); // an idle worker never keeps the process alive
     w.on('message', (m: { id: number; ids?: Int32Array; error?: string }) => {
       const p = this.waiting.get(m.id);
@@ -84,20 +88,30 @@ class SpmWorker {
 }
 
 // a tokenizer dropped without close() still ends its worker
-const unclosed = new FinalizationRegistry<SpmWorker>((w) => void w.close());
+const unclosed = new FinalizationRegistry<EncoderWorker>((w) => void w.close());
+
+/** The ids encode(text, { addSpecial: true }) puts around the text. */
+interface Wrapping {
+  first: number | undefined;
+  last: number | undefined;
+  /** what is missing when addSpecial cannot be honoured (llama.cpp aborts there), or undefined */
+  missing?: string;
+}
 
 class GgufTokenizer extends TableTokenizer {
-  private readonly offThread: SpmWorker | null;
+  private readonly offThread: EncoderWorker | null;
+  private readonly encoder: Encoder;
 
   constructor(
-    private readonly spm: SpmEncoder,
+    spec: EncoderSpec,
+    private readonly wrapping: Wrapping,
     table: TokenTable,
     settings: SpecialSettings,
-    vocab: PackedVocab,
     startWorker: boolean,
   ) {
     super(table, settings);
-    this.offThread = SpmWorker.available() ? new SpmWorker(vocab) : null;
+    this.encoder = makeEncoder(spec);
+    this.offThread = EncoderWorker.available() ? new EncoderWorker(spec) : null;
     if (this.offThread) {
       unclosed.register(this, this.offThread, this);
       if (startWorker) this.offThread.warm();
@@ -111,24 +125,27 @@ class GgufTokenizer extends TableTokenizer {
   }
 
   protected async encodeText(text: string, addSpecial: boolean): Promise<number[]> {
+    const { first, last, missing } = this.wrapping;
+    if (addSpecial && missing) throw new TokenizerError('ERR_BAD_MODEL_FILE', `encode() with addSpecial needs ${missing}, which this GGUF's vocabulary lacks`);
     const out: number[] = [];
-    if (addSpecial && this.addBos) out.push(this.bosId!);
+    if (addSpecial && first !== undefined) out.push(first);
     if (this.offThread && text.length >= OFF_THREAD_CHARS) {
       for (const id of await this.offThread.encode(text)) out.push(id);
     } else {
-      this.spm.encode(text, out);
+      this.encoder.encode(text, out);
     }
-    if (addSpecial && this.addEos) out.push(this.eosId!);
+    if (addSpecial && last !== undefined) out.push(last);
     return out;
   }
 
   tokenId(text: string): number | undefined {
-    return this.spm.tokenId(text);
+    return this.encoder.tokenId(text);
   }
 }
 
 /**
- * Builds the tokenizer a GGUF file carries (SentencePiece "llama" vocabularies, as Gemma's).
+ * Builds the tokenizer a GGUF file carries: SentencePiece "llama" vocabularies (Gemma's) and
+ * WordPiece "bert" ones (BERT-family embedding models), each encoded as llama.cpp encodes it.
  * Long texts are encoded on a worker thread, started on first use or at once with
  * `startWorker` (a server does not want to pay for it while streams run); close() ends it.
  */
@@ -152,5 +169,14 @@ export async function tokenizerFromGguf(metadata: Record<string, GgufMetadataVal
     }
   }
   const packed = packVocab(vocab);
-  return new GgufTokenizer(new SpmEncoder(packed), new TokenTable(pieces, special), vocab, packed, options.startWorker ?? false);
+  const table = new TokenTable(pieces, special);
+  const startWorker = options.startWorker ?? false;
+  if (vocab.model === 'bert') {
+    const { bosId, sepId } = vocab;
+    const missing = [bosId === undefined && 'a bos ([CLS]) token', sepId === undefined && 'a separator ([SEP]) token'].filter(Boolean).join(' and ');
+    const spec: EncoderSpec = { kind: 'wpm', vocab: packed, options: { lowercase: vocab.lowercase!, stripAccents: vocab.stripAccents! } };
+    return new GgufTokenizer(spec, { first: bosId, last: sepId, missing: missing || undefined }, table, vocab, startWorker);
+  }
+  const wrapping = { first: vocab.addBos ? vocab.bosId : undefined, last: vocab.addEos ? vocab.eosId : undefined };
+  return new GgufTokenizer({ kind: 'spm', vocab: packed }, wrapping, table, vocab, startWorker);
 }

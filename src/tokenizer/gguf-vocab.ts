@@ -1,12 +1,17 @@
 // Reads and checks the tokenizer.ggml.* metadata of a GGUF file (as Model.metadata() returns it),
-// with llama.cpp's defaults for SentencePiece ("llama") vocabularies where a key is absent.
+// with llama.cpp's defaults where a key is absent: for SentencePiece ("llama") vocabularies and
+// for WordPiece ("bert") ones.
 import type { GgufMetadataValue } from '../runtime/addon.js';
 import { TokenizerError } from './errors.js';
 
 /** GGUF token types (llama_token_type). */
 export const TokenType = { UNDEFINED: 0, NORMAL: 1, UNKNOWN: 2, CONTROL: 3, USER_DEFINED: 4, UNUSED: 5, BYTE: 6 } as const;
 
+/** The GGUF tokenizer models we encode: llama.cpp's SPM and WPM vocabulary types. */
+export type GgufTokenizerModel = 'llama' | 'bert';
+
 export interface GgufVocab {
+  model: GgufTokenizerModel;
   tokens: string[];
   scores: Float32Array;
   types: Int32Array;
@@ -16,6 +21,11 @@ export interface GgufVocab {
   addBos: boolean;
   addEos: boolean;
   addSpacePrefix: boolean;
+  /** "bert" only: the id encode(text, { addSpecial: true }) appends (tokenizer.ggml.seperator_token_id) */
+  sepId?: number | undefined;
+  /** "bert" only: BertNormalizer options (tokenizer.ggml.normalizer.*) */
+  lowercase?: boolean;
+  stripAccents?: boolean;
 }
 
 function bad(message: string): TokenizerError {
@@ -40,7 +50,7 @@ function flag(md: Record<string, GgufMetadataValue>, key: string, dflt: boolean)
 
 function tokenIdKey(md: Record<string, GgufMetadataValue>, key: string, dflt: number, n: number): number | undefined {
   // as llama.cpp: a default outside the vocabulary is disabled, an id outside it is ignored
-  let id = dflt < n ? dflt : undefined;
+  let id = dflt >= 0 && dflt < n ? dflt : undefined;
   const v = md[key];
   if (v !== undefined) {
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw bad(`${key} is not a token id`);
@@ -53,9 +63,9 @@ export function readGgufVocab(md: Record<string, GgufMetadataValue>): GgufVocab 
   if (!md || typeof md !== 'object') throw new TokenizerError('ERR_INVALID_ARG', 'tokenizerFromGguf() takes the metadata object of a GGUF model (Model.metadata())');
   const model = md['tokenizer.ggml.model'];
   if (model === undefined) throw bad('tokenizer.ggml.model is missing');
-  if (model !== 'llama') {
+  if (model !== 'llama' && model !== 'bert') {
     throw new TokenizerError('ERR_UNSUPPORTED_TOKENIZER',
-      `GGUF tokenizer model '${String(model).slice(0, 64)}' is not supported (only SentencePiece 'llama' vocabularies, as Gemma GGUFs carry); load the model from its HF directory instead`);
+      `GGUF tokenizer model '${String(model).slice(0, 64)}' is not supported (only SentencePiece 'llama' vocabularies, as Gemma GGUFs carry, and WordPiece 'bert' ones, as BERT-family embedding GGUFs carry); load the model from its HF directory instead`);
   }
   const tokens = md['tokenizer.ggml.tokens'];
   if (!Array.isArray(tokens) || tokens.length === 0 || !tokens.every((t) => typeof t === 'string')) throw bad('tokenizer.ggml.tokens is missing or not a list of strings');
@@ -65,11 +75,14 @@ export function readGgufVocab(md: Record<string, GgufMetadataValue>): GgufVocab 
   const scores = scoresIn ? Float32Array.from(scoresIn) : new Float32Array(n);
   const types = typesIn ? Int32Array.from(typesIn) : new Int32Array(n).fill(TokenType.NORMAL);
 
+  if (model === 'bert') return bertVocab(md, tokens as string[], scores, types);
+
   // llama.cpp's SPM defaults: bos 1, eos 2, unk 0, add_bos true, add_space_prefix true
   const bosId = tokenIdKey(md, 'tokenizer.ggml.bos_token_id', 1, n);
   const eosId = tokenIdKey(md, 'tokenizer.ggml.eos_token_id', 2, n);
   const unkId = tokenIdKey(md, 'tokenizer.ggml.unknown_token_id', 0, n);
   return {
+    model,
     tokens: tokens as string[],
     scores,
     types,
@@ -79,5 +92,42 @@ export function readGgufVocab(md: Record<string, GgufMetadataValue>): GgufVocab 
     addBos: flag(md, 'tokenizer.ggml.add_bos_token', true) && bosId !== undefined,
     addEos: flag(md, 'tokenizer.ggml.add_eos_token', false) && eosId !== undefined,
     addSpacePrefix: flag(md, 'tokenizer.ggml.add_space_prefix', true),
+  };
+}
+
+/**
+ * llama.cpp's WPM settings. Its tokenize(add_special) always puts bos ([CLS]) first and sep
+ * ([SEP]) last for this vocabulary type: tokenizer.ggml.add_bos_token, add_eos_token and
+ * add_sep_token only steer how its server joins a reranker's query and document, so they are
+ * checked here and not used. convert_hf_to_gguf.py takes bos from cls_token and eos from
+ * sep_token (bert-base-uncased: bos 101, eos 102, seperator 102); tokenizer.ggml.cls_token_id
+ * is not read by llama.cpp.
+ */
+function bertVocab(md: Record<string, GgufMetadataValue>, tokens: string[], scores: Float32Array, types: Int32Array): GgufVocab {
+  const n = tokens.length;
+  // as llama.cpp's loader: an empty token text becomes "[EMPTY_<id>]"
+  const texts = tokens.map((t, i) => (t.length === 0 ? `[EMPTY_${i}]` : t));
+  // llama.cpp's WPM defaults: bos 101, eos none, unk 100, sep 102
+  const bosId = tokenIdKey(md, 'tokenizer.ggml.bos_token_id', 101, n);
+  const eosId = tokenIdKey(md, 'tokenizer.ggml.eos_token_id', -1, n);
+  const unkId = tokenIdKey(md, 'tokenizer.ggml.unknown_token_id', 100, n);
+  const sepId = tokenIdKey(md, 'tokenizer.ggml.seperator_token_id', 102, n);
+  for (const key of ['add_bos_token', 'add_eos_token', 'add_sep_token']) flag(md, `tokenizer.ggml.${key}`, true);
+  const lowercase = flag(md, 'tokenizer.ggml.normalizer.lowercase', true);
+  return {
+    model: 'bert',
+    tokens: texts,
+    scores,
+    types,
+    bosId,
+    eosId,
+    unkId,
+    sepId,
+    addBos: bosId !== undefined,
+    addEos: false, // what goes last is sepId
+    // decoding drops the space of the first word's '▁'
+    addSpacePrefix: true,
+    lowercase,
+    stripAccents: flag(md, 'tokenizer.ggml.normalizer.strip_accents', lowercase),
   };
 }

@@ -1,13 +1,12 @@
-// A worker thread that runs the SentencePiece encoder for long texts (from-gguf.ts), so that
-// tokenizing a 100,000-token prompt does not stop every other stream for half a second. It
-// builds its own encoder over the vocabulary it is given (packed in shared memory), then
-// answers { id, text } with { id, ids } (or { id, error }).
+// A worker thread that runs a GGUF vocabulary's encoder (SentencePiece or WordPiece) for long
+// texts (from-gguf.ts), so that tokenizing a 100,000-token prompt does not stop every other
+// stream for half a second. It builds its own encoder from the description it is given (the
+// vocabulary packed in shared memory), then answers { id, text } with { id, ids } (or { id, error }).
 import os from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 
 import { native } from '../runtime/native.js';
-import type { PackedVocab } from './packed-vocab.js';
-import { SpmEncoder } from './spm.js';
+import { type EncoderSpec, makeEncoder } from './encoders.js';
 
 // Only otherwise idle CPU: the decode steps of running streams come first. At nice 19 alone
 // the worker still took a share from the decode threads on a 2-core machine (the median
@@ -26,7 +25,7 @@ if (!lowered) {
     // not permitted here: the worker runs at normal priority
   }
 }
-const encoder = new SpmEncoder(workerData as PackedVocab);
+const encoder = makeEncoder(workerData as EncoderSpec);
 parentPort!.on('message', (m: { id: number; text: string }) => {
   try {
     const out: number[] = [];
