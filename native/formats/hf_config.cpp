@@ -7,12 +7,10 @@
 #include "errors.h"
 #include "gemma_family.h"
 #include "hf_json.h"
-#include "mapped_file.h"
+#include "json_fields.h"
 
 namespace potron {
 namespace {
-
-constexpr uint64_t kMaxConfigBytes = 16u << 20;  // real ones are a few KB
 
 // transformers' defaults for the shape of a model whose config leaves it out (a gemma3
 // text_config relies on Gemma3TextConfig's); the rest of the defaults are the family's
@@ -24,105 +22,11 @@ const ShapeDefaults kGemma{256000, 3072, 24576, 28, 16, 16, 8192};
 const ShapeDefaults kGemma2{256000, 2304, 9216, 26, 8, 4, 8192};
 const ShapeDefaults kGemma3{262208, 2304, 9216, 26, 8, 4, 131072};
 
-// A value in an error message: its kind and size, or a short scalar. Never the value itself,
-// which may be megabytes or nested 100,000 deep (dumping it recursively overflows the stack).
-std::string describe(const json& v) {
-  switch (v.type()) {
-    case json::value_t::null: return "null";
-    case json::value_t::boolean: return v.get<bool>() ? "true" : "false";
-    case json::value_t::number_integer: return std::to_string(v.get<int64_t>());
-    case json::value_t::number_unsigned: return std::to_string(v.get<uint64_t>());
-    case json::value_t::number_float: {
-      char b[32];
-      std::snprintf(b, sizeof b, "%g", v.get<double>());
-      return b;
-    }
-    case json::value_t::string: {
-      const std::string& str = v.get_ref<const std::string&>();
-      if (str.size() <= 40) return json(str).dump(-1, ' ', false, json::error_handler_t::replace);
-      return "a string of " + std::to_string(str.size()) + " bytes";
-    }
-    case json::value_t::array: return "an array of " + std::to_string(v.size()) + " elements";
-    case json::value_t::object: return "an object with " + std::to_string(v.size()) + " keys";
-    default: return std::string("a value of type ") + v.type_name();
-  }
-}
-
-// One JSON object of the config with typed getters that name the field in every error.
-class Fields {
- public:
-  Fields(const json& o, const std::string& path, std::string prefix) : o_(o), path_(path), prefix_(std::move(prefix)) {}
-
-  // The value, or nullptr when absent (explicit null counts as absent unless keep_null).
-  const json* get(const char* key, bool keep_null = false) const {
-    auto it = o_.find(key);
-    if (it == o_.end() || (it->is_null() && !keep_null)) return nullptr;
-    return &*it;
-  }
-  bool has(const char* key) const { return o_.find(key) != o_.end(); }
-  std::string name(const char* key) const { return prefix_ + key; }
-  Error bad(const char* key, const std::string& what) const { return bad_file(path_, "config.json: '" + name(key) + "' " + what); }
-
-  uint32_t u32(const char* key, std::optional<uint32_t> dflt, uint32_t lo, uint32_t hi) const {
-    const json* v = get(key);
-    if (!v) {
-      if (!dflt) throw bad(key, "is missing");
-      return *dflt;
-    }
-    if (!v->is_number_integer() || v->get<int64_t>() < lo || v->get<int64_t>() > hi) {
-      throw bad(key, "must be an integer in " + std::to_string(lo) + ".." + std::to_string(hi) + ", not " + describe(*v));
-    }
-    return static_cast<uint32_t>(v->get<int64_t>());
-  }
-
-  // A finite number in (lo, hi]; explicit null gives null_value when one is given.
-  double num(const char* key, double dflt, double lo, double hi, std::optional<double> null_value = std::nullopt) const {
-    const json* v = get(key, null_value.has_value());
-    if (!v) return dflt;
-    if (v->is_null()) return *null_value;
-    if (!v->is_number() || !std::isfinite(v->get<double>()) || !(v->get<double>() > lo) || v->get<double>() > hi) {
-      throw bad(key, "must be a number in (" + fmt(lo) + ", " + fmt(hi) + "], not " + describe(*v));
-    }
-    return v->get<double>();
-  }
-
-  std::string str(const char* key, const std::string& dflt) const {
-    const json* v = get(key);
-    if (!v) return dflt;
-    if (!v->is_string()) throw bad(key, "must be a string, not " + describe(*v));
-    return v->get<std::string>();
-  }
-
-  bool boolean(const char* key, bool dflt) const {
-    const json* v = get(key);
-    if (!v) return dflt;
-    if (!v->is_boolean()) throw bad(key, "must be true or false, not " + describe(*v));
-    return v->get<bool>();
-  }
-
- private:
-  static std::string fmt(double d) {
-    char b[32];
-    std::snprintf(b, sizeof b, "%g", d);
-    return b;
-  }
-  const json& o_;
-  const std::string& path_;
-  std::string prefix_;
-};
-
-json read_json_file(const std::string& path) {
-  MappedFile f(path);
-  if (f.size() > kMaxConfigBytes) throw bad_file(path, "is " + std::to_string(f.size()) + " bytes; a config is a few KB");
-  const char* p = reinterpret_cast<const char*>(f.data());
-  return parse_json(p, p + f.size(), path, "config.json");
-}
-
 }  // namespace
 
 HfConfig read_hf_config(const std::string& path, const std::string& dir) {
   HfConfig cfg;
-  const json root = read_json_file(path);
+  const json root = read_json_file(path, "config.json");
   if (!root.is_object()) throw bad_file(path, "config.json is not a JSON object");
   const Fields top(root, path, "");
   cfg.model_type = top.str("model_type", "");
