@@ -1,5 +1,5 @@
 // The CLI as a user runs it: a child process, JSON on stdout, a message and exit 1 on errors.
-import { execFile } from 'node:child_process';
+import { execFile, execFile as execFileCb } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 
@@ -67,5 +67,30 @@ describe('predict-otron bench', () => {
     expect(r.peak_rss_bytes).toBeGreaterThan(10 * 2 ** 20);
     expect(r.n_prompt).toBe(32);
     expect(r.n_gen).toBe(8);
+  });
+});
+
+describe('predict-otron embed', () => {
+  it('prints one JSON line per text (arguments or stdin lines), the library\'s normalized vectors', async () => {
+    const { loadEmbedder } = await import('../src/engine/embedder.js');
+    const { encoderModel } = await import('./helpers/models.js');
+    const file = encoderModel('bert', { vocab: 'bert', pooling: 'mean' }).gguf;
+    const res = await cli(['embed', '--model', file, '--threads', '1', 'hello world', 'a second text']);
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(0);
+    const lines = res.stdout.trim().split('\n').map((l) => JSON.parse(l) as { index: number; tokens: number; embedding: number[] });
+    expect(lines.map((l) => [l.index, l.tokens])).toEqual([[0, 4], [1, 5]]); // [CLS] hello world [SEP]; [CLS] a second text [SEP]
+    const e = await loadEmbedder(file, { threads: 1 });
+    const ref = await e.embed(['hello world', 'a second text']);
+    await e.close();
+    lines.forEach((l, i) => expect(l.embedding).toEqual(Array.from(ref.vectors[i]!)));
+    const piped = await new Promise<string>((resolve, reject) => {
+      const child = execFileCb('node', [bin, 'embed', '--model', file, '--threads', '1'], (err, stdout) => (err ? reject(err) : resolve(stdout)));
+      child.stdin!.end('hello world\n\na second text\n');
+    });
+    expect(piped.trim().split('\n').map((l) => (JSON.parse(l) as { embedding: number[] }).embedding)).toEqual(lines.map((l) => l.embedding));
+    const bad = await cli(['embed', '--model', file, '--task', 'query', 'x']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/no known task prefixes/);
   });
 });

@@ -103,3 +103,61 @@ describe('bad input and misuse', () => {
     await expect(Encoder.open('/nonexistent.gguf')).rejects.toMatchObject({ code: expect.stringMatching(/^ERR_/) });
   });
 });
+
+describe('HF directories (config.json, safetensors, sentence-transformers modules)', () => {
+  it.each(encoderModels.map((f) => [f.name, f] as const))('%s: the same vectors as its GGUF twin, bit for bit', async (_, fixture) => {
+    const gguf = await Encoder.open(fixture.gguf, { threads: 2 });
+    const hf = await Encoder.open(fixture.hfDir, { threads: 2 });
+    try {
+      expect(hf.info).toMatchObject({ format: 'hf', arch: fixture.arch, pooling: fixture.pooling, nEmbd: gguf.info.nEmbd, nCtxTrain: gguf.info.nCtxTrain });
+      expect(hf.metadata()['general.architecture']).toBe(fixture.arch);
+      const inputs = inputsFor(gguf, 6, 40);
+      const a = await gguf.encode(inputs);
+      const b = await hf.encode(inputs);
+      for (let i = 0; i < inputs.length; i++) expect(Array.from(b[i]!)).toEqual(Array.from(a[i]!));
+    } finally {
+      await gguf.close();
+      await hf.close();
+    }
+  });
+
+  it('pooling comes from the Pooling module; modules that would change the vector are refused, not skipped', async () => {
+    const fs = await import('node:fs');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const src = encoderModels[0]!.hfDir; // CLS pooling
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'potron-st-'));
+    try {
+      fs.cpSync(src, tmp, { recursive: true });
+      const pooling = (cfg: Record<string, boolean>) => fs.writeFileSync(path.join(tmp, '1_Pooling', 'config.json'), JSON.stringify({ word_embedding_dimension: 64, ...cfg }));
+      const open = async () => (await Encoder.open(tmp, { threads: 1 })).info.pooling;
+      pooling({ pooling_mode_mean_tokens: true });
+      expect(await open()).toBe('mean');
+      pooling({ pooling_mode_lasttoken: true });
+      expect(await open()).toBe('last');
+      pooling({ pooling_mode_max_tokens: true });
+      await expect(open()).rejects.toMatchObject({ code: 'ERR_UNSUPPORTED_MODEL', message: /pooling_mode_max_tokens/ });
+      pooling({ pooling_mode_cls_token: true, pooling_mode_mean_tokens: true });
+      await expect(open()).rejects.toMatchObject({ code: 'ERR_UNSUPPORTED_MODEL', message: /several pooling modes/ });
+      pooling({});
+      await expect(open()).rejects.toMatchObject({ code: 'ERR_BAD_MODEL_FILE', message: /names no pooling mode/ });
+      const modules = JSON.parse(fs.readFileSync(path.join(src, 'modules.json'), 'utf8')) as object[];
+      fs.writeFileSync(path.join(tmp, 'modules.json'), JSON.stringify([...modules, { idx: 3, name: '3', path: '3_Dense', type: 'sentence_transformers.models.Dense' }]));
+      await expect(open()).rejects.toMatchObject({ code: 'ERR_UNSUPPORTED_MODEL', message: /Dense module/ });
+      fs.writeFileSync(path.join(tmp, 'modules.json'), JSON.stringify([{ idx: 1, name: '1', path: '../elsewhere', type: 'sentence_transformers.models.Pooling' }]));
+      await expect(open()).rejects.toMatchObject({ code: 'ERR_BAD_MODEL_FILE', message: /inside the model directory/ });
+      // a plain transformers directory: sentence-transformers' default, mean pooling
+      fs.rmSync(path.join(tmp, 'modules.json'));
+      expect(await open()).toBe('mean');
+      const cfg = JSON.parse(fs.readFileSync(path.join(src, 'config.json'), 'utf8')) as Record<string, unknown>;
+      fs.writeFileSync(path.join(tmp, 'config.json'), JSON.stringify({ ...cfg, model_type: 'roberta' }));
+      await expect(open()).rejects.toMatchObject({ code: 'ERR_UNSUPPORTED_ARCH', message: /roberta/ });
+      fs.writeFileSync(path.join(tmp, 'config.json'), JSON.stringify({ ...cfg, vocab_size: 99 }));
+      await expect(open()).rejects.toMatchObject({ code: 'ERR_BAD_MODEL_FILE', message: /vocab_size 99/ });
+      fs.writeFileSync(path.join(tmp, 'config.json'), JSON.stringify({ ...cfg, position_embedding_type: 'relative_key' }));
+      await expect(open()).rejects.toMatchObject({ code: 'ERR_UNSUPPORTED_MODEL', message: /relative_key/ });
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+});

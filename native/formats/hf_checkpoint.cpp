@@ -48,18 +48,9 @@ std::optional<MappedName> map_name(std::string n, bool gemma1, uint32_t n_layer,
   if (n == "model.embed_tokens.weight") return MappedName{"token_embd.weight"};
   if (n == "model.norm.weight") return MappedName{"output_norm.weight", true};
   if (n == "lm_head.weight") return MappedName{"output.weight"};
-  if (!starts_with(n, "model.layers.")) return std::nullopt;
-
-  const std::string rest = n.substr(std::string("model.layers.").size());
-  size_t i = 0;
-  while (i < rest.size() && i < 6 && rest[i] >= '0' && rest[i] <= '9') ++i;
-  if (i == 0 || i >= rest.size() || rest[i] != '.') return std::nullopt;
-  const unsigned long layer = std::strtoul(rest.substr(0, i).c_str(), nullptr, 10);
-  if (layer >= n_layer) {
-    throw bad_file(path, "tensor '" + n + "' belongs to layer " + std::to_string(layer) + " but config.json has " +
-                             std::to_string(n_layer) + " layers");
-  }
-  const std::string leaf = rest.substr(i + 1);
+  const auto l = hf_layer_of(n, "model.layers.", n_layer, path);
+  if (!l) return std::nullopt;
+  const auto& [layer, leaf] = *l;
   auto it = kLayerTable.find(leaf);
   if (it == kLayerTable.end()) return std::nullopt;
   MappedName m = it->second;

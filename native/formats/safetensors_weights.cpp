@@ -1,5 +1,6 @@
 #include "safetensors_weights.h"
 
+#include <cstdlib>
 #include <map>
 #include <set>
 #include <sys/stat.h>
@@ -14,6 +15,21 @@ namespace potron {
 bool file_exists(const std::string& p) {
   struct stat st {};
   return ::stat(p.c_str(), &st) == 0;
+}
+
+std::optional<std::pair<uint32_t, std::string>> hf_layer_of(const std::string& n, const std::string& prefix, uint32_t n_layer,
+                                                             const std::string& path) {
+  if (n.rfind(prefix, 0) != 0) return std::nullopt;
+  const std::string rest = n.substr(prefix.size());
+  size_t i = 0;
+  while (i < rest.size() && i < 6 && rest[i] >= '0' && rest[i] <= '9') ++i;
+  if (i == 0 || i >= rest.size() || rest[i] != '.') return std::nullopt;
+  const unsigned long layer = std::strtoul(rest.substr(0, i).c_str(), nullptr, 10);
+  if (layer >= n_layer) {
+    throw bad_file(path, "tensor '" + n + "' belongs to layer " + std::to_string(layer) + " but config.json has " +
+                             std::to_string(n_layer) + " layers");
+  }
+  return std::make_pair(static_cast<uint32_t>(layer), rest.substr(i + 1));
 }
 
 namespace {

@@ -4,7 +4,9 @@
 #pragma once
 #include <functional>
 #include <optional>
+#include <cstdint>
 #include <string>
+#include <utility>
 
 #include "weight_source.h"
 
@@ -23,5 +25,10 @@ using HfNameMap = std::function<std::optional<MappedName>(const std::string& hf_
 void add_safetensors_weights(WeightSource& src, const std::string& dir, const std::string& model, const HfNameMap& map);
 
 bool file_exists(const std::string& path);
+
+// "<prefix>N.rest" -> (N, rest) when a name has that prefix and a layer number; a layer past
+// n_layer is an error naming the tensor (from the shard at `path`).
+std::optional<std::pair<uint32_t, std::string>> hf_layer_of(const std::string& name, const std::string& prefix, uint32_t n_layer,
+                                                             const std::string& path);
 
 }  // namespace potron

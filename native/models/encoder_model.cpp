@@ -1,23 +1,47 @@
 #include "encoder_model.h"
 
+#include <sys/stat.h>
+
 #include "backend.h"
 #include "errors.h"
+#include "hf_encoder.h"
 
 namespace potron {
 
+static bool is_dir(const std::string& p) {
+  struct stat st {};
+  return ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 EncoderModel::EncoderModel(const std::string& path, const ModelOptions& options) {
-  gguf_ = std::make_unique<GgufFile>(path);
-  hp_ = EncoderHParams::from_gguf(*gguf_);
-  WeightSource src = gguf_weight_source(*gguf_);
-  const GgufTensorInfo* te = gguf_->tensor("token_embd.weight");
-  if (!te) throw bad_file(path, "missing tensor 'token_embd.weight'");
-  hp_.n_vocab = static_cast<uint32_t>(te->ne[1]);
+  WeightSource src;
+  if (is_dir(path)) {
+    HfEncoder hf = load_hf_encoder(path);
+    hp_ = hf.hp;
+    src = std::move(hf.source);
+    hf_dir_ = hf.dir;
+    metadata_json_ = hf.metadata_json;
+  } else {
+    gguf_ = std::make_unique<GgufFile>(path);
+    hp_ = EncoderHParams::from_gguf(*gguf_);
+    src = gguf_weight_source(*gguf_);
+    const GgufTensorInfo* te = gguf_->tensor("token_embd.weight");
+    if (!te) throw bad_file(path, "missing tensor 'token_embd.weight'");
+    hp_.n_vocab = static_cast<uint32_t>(te->ne[1]);
+  }
   // an older converter may not state the count: the table's own shape does
-  if (const GgufTensorInfo* tt = gguf_->tensor("token_types.weight"); tt && hp_.n_token_types == 0) {
+  if (const StoredTensor* tt = src.find("token_types.weight"); tt && hp_.n_token_types == 0) {
     hp_.n_token_types = static_cast<uint32_t>(tt->ne[1]);
   }
-  weights_ = std::make_unique<Weights>(std::move(src), weight_float_type(options.dtype, true), options.repack,
-                                       [](const std::string& n) { return n; });
+  format_ = src.format;
+  // HF: the message names the tensor as the files do
+  std::map<std::string, std::string> file_names;
+  for (const StoredTensor& t : src.tensors) file_names[t.name] = t.file_name;
+  weights_ = std::make_unique<Weights>(std::move(src), weight_float_type(options.dtype, format_ == "gguf"), options.repack,
+                                       [file_names](const std::string& n) {
+                                         auto it = file_names.find(n);
+                                         return it == file_names.end() ? n : it->second;
+                                       });
   auto w = [&](const std::string& name, std::vector<int64_t> shape, bool required = true) {
     return weights_->get(name, std::move(shape), required);
   };

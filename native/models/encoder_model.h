@@ -1,6 +1,7 @@
 // A text encoder of the BERT family (encoder_hparams.h) with its named weights, from a GGUF file
-// as llama.cpp's converter lays it out.
+// as llama.cpp's converter lays it out or from an HF directory (formats/hf_encoder.h).
 #pragma once
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -39,7 +40,10 @@ class EncoderModel {
   EncoderModel(const std::string& path, const ModelOptions& options = {});
 
   const EncoderHParams& hp() const { return hp_; }
-  const GgufFile* gguf() const { return gguf_.get(); }
+  const GgufFile* gguf() const { return gguf_.get(); }              // null for HF directories
+  const std::string& format() const { return format_; }             // "gguf" | "hf"
+  const std::string& hf_dir() const { return hf_dir_; }             // absolute; empty for GGUF
+  const std::string& hf_metadata_json() const { return metadata_json_; }
   size_t weight_bytes() const { return weights_->bytes(); }
   size_t mapped_bytes() const { return weights_->mapped_bytes(); }
   size_t repacked_bytes() const { return weights_->repacked_bytes(); }
@@ -57,6 +61,7 @@ class EncoderModel {
   std::unique_ptr<GgufFile> gguf_;
   std::unique_ptr<Weights> weights_;
   EncoderHParams hp_;
+  std::string format_, hf_dir_, metadata_json_;
 };
 
 }  // namespace potron

@@ -57,7 +57,7 @@ static Napi::Value LoadModel(const Napi::CallbackInfo& info) {
 }
 
 // loadEncoder(path, { dtype, repack, threads, nUbatch, flashAttn }): Promise<NativeEncoder>, an
-// embedding model (bert, nomic-bert GGUF) and the context that runs it.
+// embedding model (bert, nomic-bert: a GGUF or an HF directory) and the context that runs it.
 static Napi::Value LoadEncoder(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsString()) throw_js(env, "ERR_INVALID_ARG", "loadEncoder(path): path must be a string");

@@ -37,7 +37,8 @@ Napi::Value EncoderWrap::Info(const Napi::CallbackInfo& info) {
   const EncoderHParams& hp = m.hp();
   Napi::Object o = Napi::Object::New(env);
   o.Set("arch", hp.arch);
-  o.Set("format", "gguf");
+  o.Set("format", m.format());
+  if (m.format() == "hf") o.Set("dir", m.hf_dir());
   o.Set("nVocab", hp.n_vocab);
   o.Set("nCtxTrain", hp.n_ctx_train);
   o.Set("nEmbd", hp.n_embd);
@@ -59,7 +60,13 @@ Napi::Value EncoderWrap::Info(const Napi::CallbackInfo& info) {
 Napi::Value EncoderWrap::Metadata(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const EncoderContext& ctx = live(env);
-  return guarded(env, [&] { return gguf_metadata_value(env, *ctx.model().gguf()); });
+  const EncoderModel& m = ctx.model();
+  if (!m.gguf()) {
+    // HF directory: the record hf_encoder.cpp built, as a plain object
+    Napi::Object json = env.Global().Get("JSON").As<Napi::Object>();
+    return json.Get("parse").As<Napi::Function>().Call(json, {Napi::String::New(env, m.hf_metadata_json())});
+  }
+  return guarded(env, [&] { return gguf_metadata_value(env, *m.gguf()); });
 }
 
 // encode(inputs: Int32Array[]): Promise<Float32Array>, inputs.length x nEmbd pooled vectors.

@@ -1,11 +1,12 @@
-// Embedding models in the engine: texts (or token ids) in, L2-normalized vectors out. Inputs are
+// Embedding models in the engine (a GGUF file or an HF directory with sentence-transformers'
+// files): texts (or token ids) in, L2-normalized vectors out. Inputs are
 // tokenized as the model's tokenizer does ([CLS] ... [SEP] for BERT vocabularies), checked
 // against the model's length, then encoded in batches of whole inputs; `task` applies the model
 // card's query/document prefix and `dimensions` cuts a Matryoshka vector down.
 import { embeddingCatalogEntry, type EmbeddingCatalogEntry, parseModelRef, resolveModel, type ResolveOptions } from '../hub/index.js';
 import type { NativeEncoderInfo, WeightDtype } from '../runtime/addon.js';
 import { Encoder } from '../runtime/encoder.js';
-import { tokenizerFromGguf } from '../tokenizer/index.js';
+import { tokenizerFromDir, tokenizerFromGguf } from '../tokenizer/index.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import { abortedError, EngineError, invalidArg } from './errors.js';
 
@@ -74,11 +75,6 @@ export class Embedder {
   static async create(ref: string, options: LoadEmbedderOptions = {}): Promise<Embedder> {
     const entry = catalogEntryFor(ref);
     const resolved = await resolveModel(entry && !isGgufRef(ref) ? entry.id : ref, options);
-    if (resolved.format !== 'gguf') {
-      throw new EngineError('ERR_UNSUPPORTED_MODEL',
-        `${ref}: embedding models load from GGUF files for now (for example ${entry ? `a GGUF of ${entry.id}` : 'org/repo:file.gguf'}); ` +
-          'HF directories of embedding models are not supported yet');
-    }
     const encoder = await Encoder.open(resolved.path, {
       ...(options.threads !== undefined ? { threads: options.threads } : {}),
       ...(options.dtype !== undefined ? { dtype: options.dtype } : {}),
@@ -86,7 +82,7 @@ export class Embedder {
       ...(options.batchTokens !== undefined ? { nUbatch: options.batchTokens } : {}),
     });
     try {
-      const tokenizer = await tokenizerFromGguf(encoder.metadata());
+      const tokenizer = resolved.format === 'hf' ? await tokenizerFromDir(resolved.path) : await tokenizerFromGguf(encoder.metadata());
       const e = encoder.info;
       const prefixes = options.prefixes ?? entry?.prefixes;
       const minDimensions = options.minDimensions ?? entry?.minDimensions ?? e.nEmbd;

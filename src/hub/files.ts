@@ -1,5 +1,6 @@
 // Which files of a repo a model needs: for an HF model, its config, tokenizer and safetensors
-// weights (shards listed by the index), not the other formats repos also carry (a 10+ GB GGUF,
+// weights (shards listed by the index), and for an embedding model sentence-transformers' module
+// configs (pooling, dense layers), not the other formats repos also carry (a 10+ GB GGUF,
 // PyTorch .bin files, original checkpoints); for `repo:file.gguf`, just that file.
 import fs from 'node:fs';
 
@@ -8,7 +9,9 @@ import { assertSafeShardFilename } from '@huggingface/hub';
 import { HubError } from './errors.js';
 
 export const REQUIRED_HF_FILES = ['config.json', 'tokenizer.json', 'tokenizer_config.json'] as const;
-export const OPTIONAL_HF_FILES = ['generation_config.json', 'special_tokens_map.json'] as const;
+export const OPTIONAL_HF_FILES = ['generation_config.json', 'special_tokens_map.json', 'modules.json', 'sentence_bert_config.json'] as const;
+/** sentence-transformers' module folders that decide an embedding model's vector (pooling, dense layers) */
+const SENTENCE_TRANSFORMERS_FILE = /^\d+_(Pooling\/config\.json|Dense\/config\.json|Dense\/model\.safetensors)$/;
 export const SAFETENSORS_FILE = 'model.safetensors';
 export const SAFETENSORS_INDEX_FILE = 'model.safetensors.index.json';
 
@@ -23,7 +26,8 @@ export function planHfFiles(repo: string, revision: string, files: Set<string>):
       `${repo} at '${revision}' is not a loadable HF model: it has no ${lacks.join(', ')}` +
         (ggufs.length ? `. It has GGUF files: use ${repo}:${ggufs[0]}${ggufs.length > 1 ? ` (or one of ${ggufs.slice(1, 6).join(', ')})` : ''}` : ''));
   }
-  const out = [...REQUIRED_HF_FILES, ...OPTIONAL_HF_FILES.filter((f) => files.has(f)), weights];
+  const modules = files.has('modules.json') ? [...files].filter((f) => SENTENCE_TRANSFORMERS_FILE.test(f)).sort() : [];
+  const out = [...REQUIRED_HF_FILES, ...OPTIONAL_HF_FILES.filter((f) => files.has(f)), ...modules, weights];
   return weights === SAFETENSORS_INDEX_FILE ? { files: out, index: weights } : { files: out };
 }
 

@@ -177,7 +177,9 @@ export interface NativeEncoderOptions {
 
 export interface NativeEncoderInfo {
   arch: 'bert' | 'nomic-bert';
-  format: 'gguf';
+  format: 'gguf' | 'hf';
+  /** the HF directory (absolute), for that format */
+  dir?: string;
   nVocab: number;
   /** the longest input the model reads */
   nCtxTrain: number;
@@ -200,7 +202,7 @@ export interface NativeEncoderInfo {
 /** An embedding model and the context that runs it (native/runtime/encoder_context.cpp). */
 export interface NativeEncoder {
   info(): NativeEncoderInfo;
-  /** every GGUF metadata entry (the tokenizer's included) */
+  /** GGUF: every metadata entry (the tokenizer's included); HF directory: a GGUF-like record of its configs */
   metadata(): Record<string, GgufMetadataValue>;
   /**
    * One pooled vector per input (not normalized), inputs.length x nEmbd floats in input order.
@@ -222,7 +224,7 @@ export interface NativeAddon {
   kernels: NativeKernels;
   /** path: a .gguf file or an HF model directory */
   loadModel(path: string, options?: NativeLoadOptions): Promise<NativeModel>;
-  /** path: a .gguf file of an embedding model (bert, nomic-bert) */
+  /** path: an embedding model (bert, nomic-bert): a .gguf file or an HF directory */
   loadEncoder(path: string, options?: NativeEncoderOptions): Promise<NativeEncoder>;
   physicalCores(): number;
   systemInfo(): string;
