@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 import {
-  catalog, HubError, listCachedModels, parseModelRef, resolveModel, type HubLogger, type ResolveOptions,
+  catalog, embeddingCatalog, embeddingCatalogEntry, HubError, listCachedModels, parseModelRef, resolveModel, type HubLogger, type ResolveOptions,
 } from '../src/hub/index.js';
 import { resolveToken } from '../src/hub/token.js';
 import { Batch, Model } from '../src/runtime/index.js';
@@ -201,6 +201,26 @@ describe('catalog', () => {
     expect(catalog.every((e) => e.gated)).toBe(true);
     for (const e of catalog) expect(parseModelRef(e.id)).toEqual({ kind: 'hub', repo: e.id });
     expect(catalog.find((e) => e.id === 'google/gemma-3-1b-it')).toMatchObject({ family: 'gemma3', size: '1b', instruct: true, modelType: 'gemma3_text' });
+  });
+});
+
+describe('embedding catalog', () => {
+  it('finds a model by HF id or short name, any case; lists dimensions, lengths and prefixes as the model cards say', () => {
+    expect(embeddingCatalogEntry('nomic-embed-text-v1.5')?.id).toBe('nomic-ai/nomic-embed-text-v1.5');
+    expect(embeddingCatalogEntry('BAAI/BGE-small-en-v1.5')).toMatchObject({ id: 'BAAI/bge-small-en-v1.5', dimensions: 384, maxTokens: 512 });
+    expect(embeddingCatalogEntry('all-MiniLM-L6-v2')).toMatchObject({ id: 'sentence-transformers/all-MiniLM-L6-v2', dimensions: 384 });
+    expect(embeddingCatalogEntry('all-MiniLM-L6-v2')?.prefixes).toBeUndefined();
+    expect(embeddingCatalogEntry('e5-base-v2')?.prefixes).toEqual({ query: 'query: ', document: 'passage: ' });
+    expect(embeddingCatalogEntry('embeddinggemma-300m')).toMatchObject({ gated: true, dimensions: 768, minDimensions: 128 });
+    expect(embeddingCatalogEntry('gemma-3-1b-it')).toBeUndefined();
+    const ids = embeddingCatalog.map((e) => e.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    const shorts = ids.map((id) => id.split('/')[1]!.toLowerCase());
+    expect(new Set(shorts).size).toBe(shorts.length); // a short name names one model
+    for (const e of embeddingCatalog) {
+      expect(parseModelRef(e.id)).toEqual({ kind: 'hub', repo: e.id });
+      if (e.minDimensions) expect(e.minDimensions).toBeLessThan(e.dimensions);
+    }
   });
 });
 
@@ -643,6 +663,16 @@ describe('CLI: pull and models', () => {
     expect(t.stdout.split('\n')[0]).toMatch(/^id\s+family\s+size\s+tuned\s+gated\s+context/);
     expect(t.stdout).toMatch(/google\/gemma-3-1b-it\s+gemma3\s+1b\s+it\s+yes\s+32768/);
     expect(t.stdout.trim().split('\n')).toHaveLength(catalog.length + 1);
+  });
+
+  it('models --catalog --embeddings prints the embedding models with their dimensions', async () => {
+    const j = await cli(['models', '--catalog', '--embeddings', '--json']);
+    expect(j.code).toBe(0);
+    expect(JSON.parse(j.stdout)).toEqual(JSON.parse(JSON.stringify(embeddingCatalog)));
+    const t = await cli(['models', '--catalog', '--embeddings']);
+    expect(t.stdout.split('\n')[0]).toMatch(/^id\s+short name\s+arch\s+dimensions\s+matryoshka\s+max tokens/);
+    expect(t.stdout).toMatch(/nomic-ai\/nomic-embed-text-v1\.5\s+nomic-embed-text-v1\.5\s+nomic-bert\s+768\s+64\+\s+2048\s+query\/document\s+no/);
+    expect(t.stdout.trim().split('\n')).toHaveLength(embeddingCatalog.length + 1);
   });
 });
 

@@ -91,7 +91,7 @@ static Napi::Value SystemInfo(const Napi::CallbackInfo& info) {
   }));
 }
 
-// For the tokenizer's worker thread (src/tokenizer/spm-worker.ts): it must not take CPU from
+// For the tokenizer's worker thread (src/tokenizer/encoder-worker.ts): it must not take CPU from
 // the decode threads of running streams.
 static Napi::Value LowerThreadToIdle(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), lower_thread_to_idle());

@@ -1,11 +1,12 @@
 import { parseArgs } from 'node:util';
 
-import { catalog, hubCacheDir, listCachedModels } from '../hub/index.js';
+import { catalog, embeddingCatalog, hubCacheDir, listCachedModels } from '../hub/index.js';
 import { formatBytes } from '../hub/progress.js';
 
-export const modelsUsage = `predict-otron models [--catalog] [--json]
+export const modelsUsage = `predict-otron models [--catalog [--embeddings]] [--json]
   Lists the models in the local Hugging Face cache (revisions, commits, sizes); --catalog lists
-  the Gemma checkpoints on the hub instead (all gated: accept the licence on each model's page).`;
+  the Gemma checkpoints on the hub instead (all gated: accept the licence on each model's page),
+  --catalog --embeddings the embedding models (dimensions, longest input, task prefixes).`;
 
 function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
@@ -16,9 +17,21 @@ function table(header: string[], rows: string[][]): string {
 export async function modelsCommand(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
-    options: { catalog: { type: 'boolean' }, json: { type: 'boolean' } },
+    options: { catalog: { type: 'boolean' }, embeddings: { type: 'boolean' }, json: { type: 'boolean' } },
     strict: true,
   });
+  if (values.catalog && values.embeddings) {
+    if (values.json) {
+      process.stdout.write(JSON.stringify(embeddingCatalog) + '\n');
+      return;
+    }
+    process.stdout.write(table(
+      ['id', 'short name', 'arch', 'dimensions', 'matryoshka', 'max tokens', 'prefixes', 'gated'],
+      embeddingCatalog.map((e) => [e.id, e.id.split('/')[1]!, e.arch, String(e.dimensions), e.minDimensions ? `${e.minDimensions}+` : '-',
+        String(e.maxTokens), e.prefixes ? 'query/document' : '-', e.gated ? 'yes' : 'no']),
+    ));
+    return;
+  }
   if (values.catalog) {
     if (values.json) {
       process.stdout.write(JSON.stringify(catalog) + '\n');
