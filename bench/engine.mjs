@@ -12,12 +12,13 @@
 // Runs alternate (ours, theirs, ours, ...) because this machine drifts.
 //
 //   node bench/engine.mjs [--threads N] [--rounds 2] [--gen 128] [--conc 1,4,8] [--conc-gen 128] [--no-write]
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { loadModel } from '../dist/index.js';
 import { benchModel, llamaTool, log, machine, physicalCores, recordResults, root } from './lib/common.mjs';
+import { randomPort, startHttpServer } from './lib/servers.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -94,29 +95,15 @@ async function oursConcurrent(n) {
   }
 }
 
-/** Starts an HTTP server process and waits until `ready` answers 200. */
-async function startServer(kind, n) {
-  const port = 18000 + Math.floor(Math.random() * 1000);
+/** Our server or llama-server, with n slots of 1024 cells each. */
+function startServer(kind, n) {
+  const port = randomPort();
   const [cmd, args, ready] = kind === 'llama'
     ? [llamaTool('llama-server'), ['-m', file, '-t', String(threads), '-c', String(1024 * n), '-np', String(n),
       '--host', '127.0.0.1', '--port', String(port), '--no-webui'], '/health']
     : [process.execPath, [path.join(root, 'bin', 'predict-otron.js'), 'serve', '--model', file, '--threads', String(threads),
       '--ctx', String(1024 * n), '--parallel', String(n), '--host', '127.0.0.1', '--port', String(port), '--log-level', 'silent', '--model-id', 'm'], '/ready'];
-  const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr = (stderr + d).slice(-4000)));
-  const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 600; i++) {
-    if (child.exitCode !== null) throw new Error(`${kind} server exited: ${stderr}`);
-    try {
-      if ((await fetch(`${url}${ready}`)).ok) return { url, kind, stop: () => new Promise((r) => { child.once('exit', r); child.kill('SIGTERM'); }) };
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  child.kill('SIGKILL');
-  throw new Error(`${kind} server did not become ready: ${stderr}`);
+  return startHttpServer(kind, cmd, args, port, ready);
 }
 
 /**
