@@ -16,7 +16,7 @@ import {
 import { resolveToken } from '../src/hub/token.js';
 import { Batch, Model } from '../src/runtime/index.js';
 import { FakeHub, gitOid, safetensorsFile, sha256, type FakeFile } from './helpers/fake-hub.js';
-import { hfModel, hfTwin, root, testTokens, tinyModel } from './helpers/models.js';
+import { encoderModels, hfModel, hfTwin, root, testTokens, tinyModel } from './helpers/models.js';
 
 const GOOD = 'hf_goodTokenWithAccess0123456789';
 const NOACCESS = 'hf_validTokenWithoutAccess987654';
@@ -128,6 +128,22 @@ beforeAll(async () => {
     files['tiny-gemma3-bf16.gguf'] = { content: fs.readFileSync(hfTwin('gemma3', 'bf16')), lfs: true };
     hub.addRepo({ id: `test-org/tiny-gemma3-hf${sharded ? '-sharded' : ''}`, gated: 'manual', allowed: [GOOD], commits: { [C3]: files }, refs: { main: C3 } });
   }
+  // a sentence-transformers repo as bge's: the pooling config in a subfolder, and other formats beside
+  {
+    const dir = encoderModels[0]!.hfDir; // CLS pooling
+    const files: Record<string, FakeFile> = {};
+    const walk = (d: string, rel: string) => {
+      for (const f of fs.readdirSync(d)) {
+        const full = path.join(d, f);
+        if (fs.statSync(full).isDirectory()) walk(full, `${rel}${f}/`);
+        else files[`${rel}${f}`] = { content: fs.readFileSync(full), lfs: f.endsWith('.safetensors') };
+      }
+    };
+    walk(dir, '');
+    files['onnx/model.onnx'] = { content: Buffer.alloc(100_000, 2), lfs: true };
+    files['pytorch_model.bin'] = { content: Buffer.alloc(100_000, 3), lfs: true };
+    hub.addRepo({ id: 'test-org/tiny-bge', commits: { [C4]: files }, refs: { main: C4 } });
+  }
   hub.addRepo({
     id: 'test-org/private-model',
     private: true,
@@ -201,6 +217,27 @@ describe('catalog', () => {
     expect(catalog.every((e) => e.gated)).toBe(true);
     for (const e of catalog) expect(parseModelRef(e.id)).toEqual({ kind: 'hub', repo: e.id });
     expect(catalog.find((e) => e.id === 'google/gemma-3-1b-it')).toMatchObject({ family: 'gemma3', size: '1b', instruct: true, modelType: 'gemma3_text' });
+  });
+});
+
+describe('embedding models from the hub', () => {
+  it('fetches sentence-transformers\' module configs with the model (the pooling decides the vector), not the other formats', async () => {
+    const { loadEmbedder } = await import('../src/engine/embedder.js');
+    const before = hub.requests.length;
+    const e = await loadEmbedder('test-org/tiny-bge', { ...opts(), threads: 1 });
+    try {
+      expect(e.info).toMatchObject({ format: 'hf', pooling: 'cls' });
+      const fetched = hub.requests.slice(before).map((r) => r.path);
+      expect(fetched.some((p) => p.endsWith('/1_Pooling/config.json'))).toBe(true);
+      expect(fetched.some((p) => p.endsWith('/modules.json'))).toBe(true);
+      expect(fetched.some((p) => /onnx|pytorch_model/.test(p))).toBe(false);
+      const local = await loadEmbedder(encoderModels[0]!.hfDir, { threads: 1 });
+      const [a, b] = [await e.embed(['hello world']), await local.embed(['hello world'])];
+      await local.close();
+      expect(Array.from(a.vectors[0]!)).toEqual(Array.from(b.vectors[0]!));
+    } finally {
+      await e.close();
+    }
   });
 });
 
