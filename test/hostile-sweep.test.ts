@@ -184,3 +184,80 @@ describe('safetensors headers: every field, every hostile value', () => {
     }
   });
 });
+
+/** An encoder file or directory: 'loaded' (and it encodes without crashing) or the error's ERR_ code. */
+async function encoderOutcome(p: string, what: string): Promise<string> {
+  const { Encoder } = await import('../src/runtime/encoder.js');
+  try {
+    const e = await Encoder.open(p, { threads: 1 });
+    try {
+      await e.encode([[2, 7, 3]]);
+    } catch (err) {
+      expect((err as { code?: string }).code, what).toMatch(/^ERR_/);
+    } finally {
+      await e.close();
+    }
+    return 'loaded';
+  } catch (err) {
+    const e = err as Error & { code?: string };
+    expect(e, what).toBeInstanceOf(Error);
+    expect(e.code, `${what}: ${e.message.slice(0, 200)}`).toMatch(/^ERR_[A-Z_]+$/);
+    expect(e.message.length, what).toBeLessThan(MAX_MESSAGE);
+    return e.code!;
+  }
+}
+
+describe('embedding models: every metadata key and config field, every hostile value', () => {
+  it('GGUF (bert, nomic-bert): the encoder loads or refuses each, with a short message', async () => {
+    const { encoderModels } = await import('./helpers/models.js');
+    for (const { arch, gguf } of [encoderModels[0]!, encoderModels[2]!]) {
+      const base = fs.readFileSync(gguf);
+      const keys = [...metadataKeys(base).filter((k) => !k.startsWith('tokenizer.ggml.tokens') && !k.startsWith('tokenizer.ggml.token_type') && !k.startsWith('tokenizer.ggml.scores')),
+        `${arch}.attention.head_count_kv`, `${arch}.rope.freq_base`];
+      const outcomes = new Map<string, number>();
+      for (const key of new Set(keys)) {
+        for (const [name, value] of [...ggufValues, ['absent', undefined] as const]) {
+          const file = path.join(dir, `b${n++}.gguf`);
+          fs.writeFileSync(file, withMetadata(base, key, value));
+          const o = await encoderOutcome(file, `${arch} ${key} = ${name}`);
+          outcomes.set(o, (outcomes.get(o) ?? 0) + 1);
+          fs.rmSync(file);
+        }
+      }
+      expect(outcomes.get('ERR_BAD_MODEL_FILE'), arch).toBeGreaterThan(30);
+      expect(outcomes.get('loaded'), arch).toBeGreaterThan(30);
+    }
+  });
+
+  it('config.json (bert, nomic_bert) and the pooling config: loads or refuses each, with a short message', async () => {
+    const { encoderModels } = await import('./helpers/models.js');
+    for (const { arch, hfDir: src } of [encoderModels[0]!, encoderModels[2]!]) {
+      const config = JSON.parse(fs.readFileSync(path.join(src, 'config.json'), 'utf8')) as Record<string, unknown>;
+      const pooling = JSON.parse(fs.readFileSync(path.join(src, '1_Pooling', 'config.json'), 'utf8')) as Record<string, unknown>;
+      const dirFor = (configText: string, poolingText: string) => {
+        const d = path.join(dir, `n${n++}`);
+        fs.mkdirSync(path.join(d, '1_Pooling'), { recursive: true });
+        fs.writeFileSync(path.join(d, 'config.json'), configText);
+        fs.writeFileSync(path.join(d, '1_Pooling', 'config.json'), poolingText);
+        fs.copyFileSync(path.join(src, 'modules.json'), path.join(d, 'modules.json'));
+        fs.symlinkSync(path.join(src, 'model.safetensors'), path.join(d, 'model.safetensors'));
+        return d;
+      };
+      const fields = new Set([...Object.keys(config), 'hidden_act', 'position_embedding_type', 'rotary_emb_fraction', 'moe_every_n_layers']);
+      for (const field of fields) {
+        for (const [name, value] of jsonValues) {
+          const d = dirFor(JSON.stringify({ ...config, [field]: value() }), JSON.stringify(pooling));
+          await encoderOutcome(d, `${arch} config ${field} = ${name}`);
+          fs.rmSync(d, { recursive: true });
+        }
+      }
+      for (const field of Object.keys(pooling)) {
+        for (const [name, value] of jsonValues) {
+          const d = dirFor(JSON.stringify(config), JSON.stringify({ ...pooling, [field]: value() }));
+          await encoderOutcome(d, `${arch} pooling ${field} = ${name}`);
+          fs.rmSync(d, { recursive: true });
+        }
+      }
+    }
+  });
+});
