@@ -1,8 +1,8 @@
-// llama.cpp's tokenizer_st_partition for the WordPiece path: control, user-defined and unknown
-// tokens written in the text are cut out before any other processing, each such token in turn
+// llama.cpp's tokenizer_st_partition, for the SentencePiece and WordPiece paths alike: control,
+// user-defined and unknown tokens written in the text are cut out before any other processing, each such token in turn
 // (the longest UTF-8 text first, ties by id), cutting every remaining stretch of raw text at all
 // of its occurrences. The per-token LSTRIP/RSTRIP attributes llama.cpp sets for a few model names
-// (phi-3, modern-bert, jina-v2 BPE vocabularies) never apply to a "bert" vocabulary.
+// (phi-3, modern-bert, jina-v2 BPE vocabularies) apply to neither kind of vocabulary here.
 import { TokenType } from './gguf-vocab.js';
 import { type PackedVocab, tokenText } from './packed-vocab.js';
 

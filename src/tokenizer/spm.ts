@@ -9,14 +9,9 @@
 //  4. what is left that is not a token becomes byte tokens (<0xNN>).
 // `tokenizers`' BPE cannot express step 3: a pair merges here when the concatenation is a token
 // even if its halves are not, and equal scores tie by position rather than by a merge rank.
-import { TokenType } from './gguf-vocab.js';
-import { type PackedVocab, tokenText } from './packed-vocab.js';
+import type { PackedVocab } from './packed-vocab.js';
+import { SpecialSplitter } from './special-split.js';
 import { TokenIndex } from './token-index.js';
-
-interface TrieNode {
-  next: Map<number, TrieNode>;
-  id: number; // token ending here, -1 if none
-}
 
 const utf8 = new TextEncoder();
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
@@ -25,33 +20,16 @@ export class SpmEncoder {
   private readonly ids: TokenIndex;
   private readonly scores: Float32Array;
   private readonly byteIds = new Int32Array(256).fill(-1);
-  private readonly trie: TrieNode = { next: new Map(), id: -1 };
-  /** partition order of each splitting token: longest UTF-8 text first, as llama.cpp sorts them */
-  private readonly rank = new Map<number, number>();
-  /** the text of each splitting token */
-  private readonly splitText = new Map<number, string>();
+  private readonly specials: SpecialSplitter;
   private readonly addSpacePrefix: boolean;
   private readonly unkId: number;
 
   constructor(vocab: PackedVocab) {
-    const { types } = vocab;
     this.scores = vocab.scores;
     this.addSpacePrefix = vocab.addSpacePrefix;
     this.unkId = vocab.unkId ?? -1;
     this.ids = new TokenIndex(vocab);
-
-    for (let i = 0; i < types.length; i++) {
-      const t = types[i];
-      if (t === TokenType.CONTROL || t === TokenType.USER_DEFINED || t === TokenType.UNKNOWN) {
-        const text = tokenText(vocab, i);
-        if (text.length > 0) this.splitText.set(i, text);
-      }
-    }
-    const splitting = [...this.splitText.keys()];
-    const bytes = new Map(splitting.map((i) => [i, utf8.encode(this.splitText.get(i)!).length]));
-    splitting.sort((a, b) => bytes.get(b)! - bytes.get(a)! || a - b);
-    splitting.forEach((id, r) => this.rank.set(id, r));
-    for (const id of splitting) this.insert(this.splitText.get(id)!, id);
+    this.specials = new SpecialSplitter(vocab);
 
     // byte_to_token: "<0xNN>", else the one-byte piece itself
     for (let b = 0; b < 256; b++) {
@@ -61,63 +39,15 @@ export class SpmEncoder {
     }
   }
 
-  private insert(text: string, id: number): void {
-    let node = this.trie;
-    for (let i = 0; i < text.length; i++) {
-      const c = text.charCodeAt(i);
-      let nx = node.next.get(c);
-      if (!nx) {
-        nx = { next: new Map(), id: -1 };
-        node.next.set(c, nx);
-      }
-      node = nx;
-    }
-    node.id = id;
-  }
-
   /** llama.cpp's text_to_token. */
   tokenId(text: string): number | undefined {
     return this.ids.get(text);
   }
 
-  /** The splitting tokens that occur anywhere in the text, in llama.cpp's partition order. */
-  private occurring(text: string): number[] {
-    const found = new Set<number>();
-    const root = this.trie.next;
-    for (let i = 0; i < text.length; i++) {
-      let node = root.get(text.charCodeAt(i));
-      for (let j = i + 1; node; j++) {
-        if (node.id >= 0) found.add(node.id);
-        if (j >= text.length) break;
-        node = node.next.get(text.charCodeAt(j));
-      }
-    }
-    return [...found].sort((a, b) => this.rank.get(a)! - this.rank.get(b)!);
-  }
-
   encode(input: string, out: number[]): void {
     const text = input.replace(LONE_SURROGATE, '\uFFFD'); // as UTF-8 encoding turns them
     if (text.length === 0) return;
-    // fragments: strings are raw text, numbers are tokens already split out
-    let frags: Array<string | number> = [text];
-    for (const id of this.occurring(text)) {
-      const tok = this.splitText.get(id)!;
-      const next: Array<string | number> = [];
-      for (const f of frags) {
-        if (typeof f === 'number') {
-          next.push(f);
-          continue;
-        }
-        let from = 0;
-        for (let at = f.indexOf(tok); at >= 0; at = f.indexOf(tok, from)) {
-          if (at > from) next.push(f.slice(from, at));
-          next.push(id);
-          from = at + tok.length;
-        }
-        if (from < f.length) next.push(from === 0 ? f : f.slice(from));
-      }
-      frags = next;
-    }
+    const frags = this.specials.split(text);
     let prevSpecial = true;
     for (const f of frags) {
       if (typeof f === 'number') {
