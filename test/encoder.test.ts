@@ -69,6 +69,27 @@ describe.each(encoderModels.map((f) => [f.name, f] as const))('%s', (_, fixture)
   });
 });
 
+describe('token types', () => {
+  it('type 0 everywhere equals no types; type 1 uses the second row of the table; bad types are refused', async () => {
+    const enc = await Encoder.open(encoderModels[1]!.gguf, { threads: 2 }); // bert, two token types
+    try {
+      const [a, b] = [[101, 2054, 2003, 102, 7592, 102], [101, 7592, 102]];
+      const plain = await enc.encode([a, b]);
+      const zeros = await enc.encode([a, b], { types: [a.map(() => 0), b.map(() => 0)] });
+      expect(zeros.map((v) => Array.from(v))).toEqual(plain.map((v) => Array.from(v)));
+      const pair = await enc.encode([a, b], { types: [[0, 0, 0, 0, 1, 1], b.map(() => 0)] });
+      expect(cosine(pair[0]!, plain[0]!)).toBeLessThan(0.9999);
+      // the other input of the batch is untouched by its neighbour's types
+      expect(cosine(pair[1]!, plain[1]!)).toBeGreaterThanOrEqual(0.999999);
+      await expect(enc.encode([a], { types: [[0, 0]] })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG', message: /6 tokens but 2 token types/ });
+      await expect(enc.encode([a], { types: [a.map(() => 2)] })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG', message: /not one of this model's 2/ });
+      await expect(enc.encode([a, b], { types: [a.map(() => 0)] })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG', message: /every input or for none/ });
+    } finally {
+      await enc.close();
+    }
+  });
+});
+
 describe('bad input and misuse', () => {
   const fixture = encoderModels[0]!;
 

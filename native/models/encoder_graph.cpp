@@ -49,17 +49,21 @@ ggml_tensor* build_encoder_graph(ggml_context* ctx, const EncoderModel& model, c
   const int64_t E = hp.n_embd, D = hp.head_dim(), H = hp.n_head, T = s.n_tokens;
 
   in.tokens = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, T);
+  in.types = s.token_types && model.type_embd ? ggml_new_tensor_1d(ctx, GGML_TYPE_I32, T) : nullptr;
   in.pos = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, T);
   in.mask = ggml_new_tensor_2d(ctx, s.flash_attn ? GGML_TYPE_F16 : GGML_TYPE_F32, T, T);
   in.mean = hp.pooling == Pooling::Mean ? ggml_new_tensor_2d(ctx, GGML_TYPE_F32, T, s.n_seqs) : nullptr;
   in.rows = hp.pooling == Pooling::Mean ? nullptr : ggml_new_tensor_1d(ctx, GGML_TYPE_I32, s.n_seqs);
-  for (ggml_tensor* t : {in.tokens, in.pos, in.mask, in.mean, in.rows}) {
+  for (ggml_tensor* t : {in.tokens, in.types, in.pos, in.mask, in.mean, in.rows}) {
     if (t) ggml_set_input(t);
   }
 
-  // token + token type (always type 0, "sentence A") + learned position embeddings
+  // token + token type + learned position embeddings. Embedding inputs are all type 0
+  // ("sentence A"); a reranker's document half is type 1, as transformers gives it (llama.cpp
+  // adds row 0 for every token).
   ggml_tensor* x = ggml_get_rows(ctx, model.tok_embd, in.tokens);  // [E, T]
-  if (model.type_embd) x = ggml_add(ctx, x, ggml_view_1d(ctx, model.type_embd, E, 0));
+  if (in.types) x = ggml_add(ctx, x, ggml_get_rows(ctx, model.type_embd, in.types));
+  else if (model.type_embd) x = ggml_add(ctx, x, ggml_view_1d(ctx, model.type_embd, E, 0));
   if (model.pos_embd) x = ggml_add(ctx, ggml_get_rows(ctx, model.pos_embd, in.pos), x);
   x = layer_norm(ctx, x, model.embd_norm, model.embd_norm_b, hp.norm_eps);
 
@@ -102,6 +106,11 @@ ggml_tensor* build_encoder_graph(ggml_context* ctx, const EncoderModel& model, c
     pooled = ggml_mul_mat(ctx, ggml_cont(ctx, ggml_transpose(ctx, x)), in.mean);  // [E, S]
   } else {
     pooled = ggml_get_rows(ctx, x, in.rows);  // [E, S]
+  }
+  if (hp.pooling == Pooling::Rank) {
+    // BERT's pooler then the classifier, as transformers' sequence classification
+    if (model.cls) pooled = ggml_tanh(ctx, linear(ctx, model.cls, model.cls_b, pooled));
+    pooled = linear(ctx, model.cls_out, model.cls_out_b, pooled);  // [n_cls_out, S]
   }
   ggml_set_output(pooled);
   return pooled;

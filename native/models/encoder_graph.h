@@ -9,6 +9,7 @@ namespace potron {
 
 struct EncoderGraphInputs {
   ggml_tensor* tokens;  // I32 [T]
+  ggml_tensor* types;   // I32 [T]  token type of each token (null: all type 0)
   ggml_tensor* pos;     // I32 [T]  position within its sequence
   ggml_tensor* mask;    // [T, T]   0 within a sequence, -inf across (F16 for flash attention)
   ggml_tensor* mean;    // F32 [T, S] 1/len where token t belongs to sequence s (mean pooling)
@@ -19,9 +20,11 @@ struct EncoderGraphShape {
   uint32_t n_tokens;
   uint32_t n_seqs;
   bool flash_attn;
+  bool token_types;  // some input has tokens of a type other than 0
 };
 
-// Creates the inputs in ctx and returns the pooled vectors [n_embd, n_seqs].
+// Creates the inputs in ctx and returns the pooled vectors [n_embd, n_seqs], or a reranker's
+// scores [n_cls_out, n_seqs].
 ggml_tensor* build_encoder_graph(ggml_context* ctx, const EncoderModel& model, const EncoderGraphShape& shape,
                                  EncoderGraphInputs& in);
 

@@ -49,8 +49,12 @@ EncoderHParams EncoderHParams::from_gguf(const GgufFile& f) {
   const uint32_t pooling = gguf_u32(f, a + "pooling_type", static_cast<uint32_t>(Pooling::Mean));
   if (pooling > static_cast<uint32_t>(Pooling::Rank)) throw bad_file(f.path(), "metadata '" + a + "pooling_type' is out of range");
   hp.pooling = pooling == 0 ? Pooling::Mean : static_cast<Pooling>(pooling);
-  if (hp.pooling == Pooling::Rank) {
-    throw Error("ERR_UNSUPPORTED_MODEL", f.path() + ": a reranker (rank pooling) is not an embedding model; load it as a reranker");
+  // a reranker: as many scores as the classifier has labels (llama.cpp: 1 when none are named)
+  if (const GgufValue* labels = f.find(a + "classifier.output_labels")) {
+    if (labels->type != GgufType::ARRAY || labels->count == 0 || labels->count > 1024) {
+      throw bad_file(f.path(), "metadata '" + a + "classifier.output_labels' must list 1 to 1024 labels");
+    }
+    hp.n_cls_out = static_cast<uint32_t>(labels->count);
   }
 
   hp.n_token_types = gguf_u32(f, "tokenizer.ggml.token_type_count", 0);

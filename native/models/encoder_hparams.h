@@ -28,6 +28,7 @@ struct EncoderHParams {
   bool rope = false;           // rotary positions (nomic-bert); else learned position embeddings
   float rope_base = 10000.f;
   bool swiglu = false;         // SiLU-gated feed-forward (nomic-bert); else GELU
+  uint32_t n_cls_out = 1;      // scores per input of a reranker (rank pooling): the classifier's labels
 
   uint32_t head_dim() const { return n_embd / n_head; }
 

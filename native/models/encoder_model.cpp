@@ -85,6 +85,16 @@ EncoderModel::EncoderModel(const std::string& path, const ModelOptions& options)
     for (ggml_tensor** m : {&l.wo, &l.ffn_up, &l.ffn_down}) matrices.push_back(m);
     if (l.ffn_gate) matrices.push_back(&l.ffn_gate);
   }
+  if (hp_.pooling == Pooling::Rank) {
+    cls = w("cls.weight", {E, E}, false);
+    if (cls) {
+      cls_b = w("cls.bias", {E}, false);
+      matrices.push_back(&cls);
+    }
+    cls_out = w("cls.output.weight", {E, hp_.n_cls_out});
+    cls_out_b = w("cls.output.bias", {hp_.n_cls_out}, false);
+    matrices.push_back(&cls_out);
+  }
   weights_->place(matrices, tok_embd);
 }
 

@@ -56,6 +56,14 @@ class EncoderModel {
   ggml_tensor* embd_norm = nullptr;   // [E]
   ggml_tensor* embd_norm_b = nullptr;
   std::vector<EncoderLayer> layers;
+  // a reranker's classification head (rank pooling): tanh(cls * h_cls + cls_b), then cls_out
+  ggml_tensor* cls = nullptr;         // [E, E]      (optional: heads with one layer)
+  ggml_tensor* cls_b = nullptr;       // [E]
+  ggml_tensor* cls_out = nullptr;     // [E, n_cls_out]
+  ggml_tensor* cls_out_b = nullptr;   // [n_cls_out]
+
+  // the length of what the graph gives per input: a vector, or a reranker's scores
+  uint32_t n_out() const { return hp_.pooling == Pooling::Rank ? hp_.n_cls_out : hp_.n_embd; }
 
  private:
   std::unique_ptr<GgufFile> gguf_;

@@ -46,6 +46,7 @@ Napi::Value EncoderWrap::Info(const Napi::CallbackInfo& info) {
   o.Set("nHead", hp.n_head);
   o.Set("nFf", hp.n_ff);
   o.Set("pooling", pooling_name(hp.pooling));
+  o.Set("nOut", m.n_out());
   o.Set("nUbatch", ctx.params().n_ubatch);
   o.Set("threads", ctx.params().n_threads);
   o.Set("flashAttn", ctx.params().flash_attn);
@@ -69,22 +70,31 @@ Napi::Value EncoderWrap::Metadata(const Napi::CallbackInfo& info) {
   return guarded(env, [&] { return gguf_metadata_value(env, *m.gguf()); });
 }
 
-// encode(inputs: Int32Array[]): Promise<Float32Array>, inputs.length x nEmbd pooled vectors.
-// The token ids are copied on the JS thread; the work runs on the encoder's compute thread.
+// encode(inputs: Int32Array[], types?: Int32Array[]): Promise<Float32Array>, inputs.length x nOut
+// (pooled vectors, or a reranker's scores). The ids are copied on the JS thread; the work runs on
+// the encoder's compute thread.
 Napi::Value EncoderWrap::Encode(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   live(env);
   if (busy_) throw_js(env, "ERR_BUSY", "an encode is running on this encoder; await it first");
   if (info.Length() < 1 || !info[0].IsArray()) throw_js(env, "ERR_INVALID_ARG", "encode(inputs): inputs must be an array of Int32Array");
-  Napi::Array arr = info[0].As<Napi::Array>();
-  auto inputs = std::make_shared<std::vector<std::vector<int32_t>>>(arr.Length());
-  for (uint32_t i = 0; i < arr.Length(); ++i) {
-    Napi::Value v = arr.Get(i);
-    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
-      throw_js(env, "ERR_INVALID_ARG", "input " + std::to_string(i) + " must be an Int32Array of token ids");
+  auto int32_arrays = [&](Napi::Array arr, const char* what) {
+    std::vector<std::vector<int32_t>> out(arr.Length());
+    for (uint32_t i = 0; i < arr.Length(); ++i) {
+      Napi::Value v = arr.Get(i);
+      if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+        throw_js(env, "ERR_INVALID_ARG", std::string(what) + " " + std::to_string(i) + " must be an Int32Array");
+      }
+      auto ta = v.As<Napi::Int32Array>();
+      out[i].assign(ta.Data(), ta.Data() + ta.ElementLength());
     }
-    auto ta = v.As<Napi::Int32Array>();
-    (*inputs)[i].assign(ta.Data(), ta.Data() + ta.ElementLength());
+    return out;
+  };
+  auto inputs = std::make_shared<std::vector<std::vector<int32_t>>>(int32_arrays(info[0].As<Napi::Array>(), "input"));
+  auto types = std::make_shared<std::vector<std::vector<int32_t>>>();
+  if (info.Length() > 1 && !info[1].IsUndefined()) {
+    if (!info[1].IsArray()) throw_js(env, "ERR_INVALID_ARG", "encode(inputs, types): types must be an array of Int32Array");
+    *types = int32_arrays(info[1].As<Napi::Array>(), "token types of input");
   }
   std::shared_ptr<EncoderContext> ctx = ctx_;
   ctx->reset_abort();
@@ -93,7 +103,7 @@ Napi::Value EncoderWrap::Encode(const Napi::CallbackInfo& info) {
   // the wrapper stays alive while the worker holds a reference to its JS object
   auto self_ref = std::make_shared<Napi::ObjectReference>(Napi::Persistent(Value()));
   auto* w = new PromiseWorker(
-      env, [ctx, inputs, out] { *out = ctx->encode(*inputs); },
+      env, [ctx, inputs, types, out] { *out = ctx->encode(*inputs, *types); },
       [out](Napi::Env env) -> Napi::Value {
         Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, out->size() * sizeof(float));
         if (!out->empty()) std::memcpy(ab.Data(), out->data(), out->size() * sizeof(float));

@@ -22,8 +22,24 @@ EncoderContext::EncoderContext(std::shared_ptr<const EncoderModel> model, const 
   graph_meta_.resize(ggml_tensor_overhead() * kGraphMaxNodes + ggml_graph_overhead_custom(kGraphMaxNodes, false));
 }
 
-void EncoderContext::validate(const std::vector<std::vector<int32_t>>& inputs) const {
+void EncoderContext::validate(const Inputs& inputs, const Inputs& types) const {
   if (inputs.empty()) throw Error("ERR_INVALID_ARG", "no inputs to encode");
+  if (!types.empty()) {
+    const uint32_t n_types = std::max<uint32_t>(model_->hp().n_token_types, 1);
+    if (types.size() != inputs.size()) throw Error("ERR_INVALID_ARG", "token types must be given for every input or for none");
+    for (size_t i = 0; i < types.size(); ++i) {
+      if (types[i].size() != inputs[i].size()) {
+        throw Error("ERR_INVALID_ARG", "input " + std::to_string(i) + " has " + std::to_string(inputs[i].size()) + " tokens but " +
+                                           std::to_string(types[i].size()) + " token types");
+      }
+      for (int32_t t : types[i]) {
+        if (t < 0 || static_cast<uint32_t>(t) >= n_types) {
+          throw Error("ERR_INVALID_ARG", "token type " + std::to_string(t) + " in input " + std::to_string(i) + " is not one of this model's " +
+                                             std::to_string(n_types));
+        }
+      }
+    }
+  }
   const uint32_t n_vocab = model_->hp().n_vocab;
   const uint32_t limit = std::min(params_.n_ubatch, model_->hp().n_ctx_train);
   for (size_t i = 0; i < inputs.size(); ++i) {
@@ -42,15 +58,15 @@ void EncoderContext::validate(const std::vector<std::vector<int32_t>>& inputs) c
   }
 }
 
-std::vector<float> EncoderContext::encode(const std::vector<std::vector<int32_t>>& inputs) {
+std::vector<float> EncoderContext::encode(const Inputs& inputs, const Inputs& types) {
   std::vector<float> out;
-  compute_thread_.run([&] { out = encode_here(inputs); });
+  compute_thread_.run([&] { out = encode_here(inputs, types); });
   return out;
 }
 
-std::vector<float> EncoderContext::encode_here(const std::vector<std::vector<int32_t>>& inputs) {
-  validate(inputs);
-  const uint32_t E = model_->hp().n_embd;
+std::vector<float> EncoderContext::encode_here(const Inputs& inputs, const Inputs& types) {
+  validate(inputs, types);
+  const uint32_t E = model_->n_out();
   std::vector<float> out(inputs.size() * E);
   // whole inputs, in order, as many as fit in a ubatch
   size_t first = 0;
@@ -63,16 +79,19 @@ std::vector<float> EncoderContext::encode_here(const std::vector<std::vector<int
       tokens += static_cast<uint32_t>(inputs[first + count].size());
       ++count;
     }
-    run_ubatch(inputs, first, count, tokens, out.data() + first * E);
+    run_ubatch(inputs, types, first, count, tokens, out.data() + first * E);
     first += count;
   }
   return out;
 }
 
-void EncoderContext::run_ubatch(const std::vector<std::vector<int32_t>>& inputs, size_t first, size_t count,
-                                uint32_t T, float* out) {
+void EncoderContext::run_ubatch(const Inputs& inputs, const Inputs& types, size_t first, size_t count, uint32_t T, float* out) {
   const EncoderHParams& hp = model_->hp();
-  const EncoderGraphShape shape{T, static_cast<uint32_t>(count), params_.flash_attn};
+  bool typed = false;  // the graph reads token types only when some token is not type 0
+  for (size_t s = 0; s < count && !types.empty() && !typed; ++s) {
+    for (int32_t t : types[first + s]) typed = typed || t != 0;
+  }
+  const EncoderGraphShape shape{T, static_cast<uint32_t>(count), params_.flash_attn, typed};
   ggml_init_params ip{graph_meta_.size(), graph_meta_.data(), /*no_alloc=*/true};
   ggml_context* ctx = ggml_init(ip);
   struct Free {
@@ -85,7 +104,7 @@ void EncoderContext::run_ubatch(const std::vector<std::vector<int32_t>>& inputs,
   ggml_build_forward_expand(gf, pooled);
   if (!ggml_gallocr_alloc_graph(galloc_.get(), gf)) throw Error("ERR_NO_MEMORY", "could not allocate the compute buffer");
 
-  std::vector<int32_t> tokens, pos, rows;
+  std::vector<int32_t> tokens, type_ids, pos, rows;
   std::vector<int32_t> seq_of;  // the ubatch's sequence of each token
   tokens.reserve(T);
   for (size_t s = 0; s < count; ++s) {
@@ -93,12 +112,14 @@ void EncoderContext::run_ubatch(const std::vector<std::vector<int32_t>>& inputs,
     rows.push_back(static_cast<int32_t>(tokens.size()) + (hp.pooling == Pooling::Last ? static_cast<int32_t>(input.size()) - 1 : 0));
     for (size_t j = 0; j < input.size(); ++j) {
       tokens.push_back(input[j]);
+      if (typed) type_ids.push_back(types[first + s][j]);
       pos.push_back(static_cast<int32_t>(j));
       seq_of.push_back(static_cast<int32_t>(s));
     }
   }
   ggml_backend_tensor_set(in.tokens, tokens.data(), 0, T * sizeof(int32_t));
   ggml_backend_tensor_set(in.pos, pos.data(), 0, T * sizeof(int32_t));
+  if (in.types) ggml_backend_tensor_set(in.types, type_ids.data(), 0, T * sizeof(int32_t));
 
   // mask[t][j]: token t sees token j of its own sequence only
   std::vector<float> mask(static_cast<size_t>(T) * T, -std::numeric_limits<float>::infinity());

@@ -32,16 +32,18 @@ class EncoderContext {
   const EncoderContextParams& params() const { return params_; }
   const EncoderModel& model() const { return *model_; }
 
-  // One pooled vector (n_embd floats, not normalized) per input, in input order. Inputs are
-  // token ids, each 1..n_ubatch long. Runs on the context's compute thread.
-  std::vector<float> encode(const std::vector<std::vector<int32_t>>& inputs);
+  // One pooled vector (n_embd floats, not normalized; a reranker: n_cls_out scores) per input, in
+  // input order. Inputs are token ids, each 1..n_ubatch long; `types` (empty, or one per input
+  // and token) their token types. Runs on the context's compute thread.
+  std::vector<float> encode(const std::vector<std::vector<int32_t>>& inputs, const std::vector<std::vector<int32_t>>& types = {});
   void request_abort() { abort_.store(true); }
   void reset_abort() { abort_.store(false); }
 
  private:
-  void validate(const std::vector<std::vector<int32_t>>& inputs) const;
-  std::vector<float> encode_here(const std::vector<std::vector<int32_t>>& inputs);
-  void run_ubatch(const std::vector<std::vector<int32_t>>& inputs, size_t first, size_t count, uint32_t n_tokens, float* out);
+  using Inputs = std::vector<std::vector<int32_t>>;
+  void validate(const Inputs& inputs, const Inputs& types) const;
+  std::vector<float> encode_here(const Inputs& inputs, const Inputs& types);
+  void run_ubatch(const Inputs& inputs, const Inputs& types, size_t first, size_t count, uint32_t n_tokens, float* out);
 
   std::shared_ptr<const EncoderModel> model_;
   EncoderContextParams params_;

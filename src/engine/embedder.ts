@@ -82,6 +82,9 @@ export class Embedder {
       ...(options.batchTokens !== undefined ? { nUbatch: options.batchTokens } : {}),
     });
     try {
+      if (encoder.info.pooling === 'rank') {
+        throw new EngineError('ERR_UNSUPPORTED_MODEL', `${ref} is a reranker (a cross-encoder scores pairs, it gives no vectors); load it with loadReranker()`);
+      }
       const tokenizer = resolved.format === 'hf' ? await tokenizerFromDir(resolved.path) : await tokenizerFromGguf(encoder.metadata());
       const e = encoder.info;
       const prefixes = options.prefixes ?? entry?.prefixes;

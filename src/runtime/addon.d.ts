@@ -188,7 +188,10 @@ export interface NativeEncoderInfo {
   nLayer: number;
   nHead: number;
   nFf: number;
-  pooling: 'mean' | 'cls' | 'last';
+  /** rank: a reranker (cross-encoder), which gives nOut scores per input instead of a vector */
+  pooling: 'mean' | 'cls' | 'last' | 'rank';
+  /** floats per input: nEmbd, or a reranker's labels */
+  nOut: number;
   nUbatch: number;
   threads: number;
   flashAttn: boolean;
@@ -205,11 +208,13 @@ export interface NativeEncoder {
   /** GGUF: every metadata entry (the tokenizer's included); HF directory: a GGUF-like record of its configs */
   metadata(): Record<string, GgufMetadataValue>;
   /**
-   * One pooled vector per input (not normalized), inputs.length x nEmbd floats in input order.
-   * Inputs are token ids, 1..min(nUbatch, nCtxTrain) each (else ERR_CONTEXT_LENGTH). One encode
-   * at a time (ERR_BUSY); abort() rejects a running one with ERR_ABORTED.
+   * One pooled vector per input (not normalized; a reranker: its scores), inputs.length x nOut
+   * floats in input order. Inputs are token ids, 1..min(nUbatch, nCtxTrain) each (else
+   * ERR_CONTEXT_LENGTH); types, when given, one token type per token of each input (a
+   * cross-encoder's second segment is type 1). One encode at a time (ERR_BUSY); abort() rejects
+   * a running one with ERR_ABORTED.
    */
-  encode(inputs: Int32Array[]): Promise<Float32Array>;
+  encode(inputs: Int32Array[], types?: Int32Array[]): Promise<Float32Array>;
   abort(): void;
   /** ERR_BUSY while an encode runs */
   close(): void;

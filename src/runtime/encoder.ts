@@ -5,8 +5,9 @@ import { native } from './native.js';
 export type EncoderOptions = NativeEncoderOptions;
 
 /**
- * An embedding model (bert, nomic-bert GGUF) and the context that runs it: token ids in, one
- * pooled vector per input out (not normalized). One encode at a time (ERR_BUSY otherwise).
+ * An encoder (bert, nomic-bert: a GGUF or an HF directory) and the context that runs it: token
+ * ids in, one pooled vector per input out (not normalized), or a reranker's scores. One encode
+ * at a time (ERR_BUSY otherwise).
  */
 export class Encoder {
   private native: NativeEncoder | null;
@@ -40,18 +41,22 @@ export class Encoder {
     return this.live().metadata();
   }
 
-  /** One vector (a view of nEmbd floats) per input, in input order. */
-  async encode(inputs: ReadonlyArray<ArrayLike<number>>, options: { signal?: AbortSignal } = {}): Promise<Float32Array[]> {
+  /**
+   * One vector (a view of nOut floats: nEmbd, or a reranker's scores) per input, in input order.
+   * `types`: each input's token types (a cross-encoder's second segment is type 1); default all 0.
+   */
+  async encode(inputs: ReadonlyArray<ArrayLike<number>>, options: { signal?: AbortSignal; types?: ReadonlyArray<ArrayLike<number>> } = {}): Promise<Float32Array[]> {
     const enc = this.live();
     const { signal } = options;
     if (signal?.aborted) throw new RuntimeError('ERR_ABORTED', 'encoding was aborted before it started');
-    const p = enc.encode(inputs.map((x) => (x instanceof Int32Array ? x : Int32Array.from(x))));
+    const int32 = (x: ArrayLike<number>) => (x instanceof Int32Array ? x : Int32Array.from(x));
+    const p = options.types ? enc.encode(inputs.map(int32), options.types.map(int32)) : enc.encode(inputs.map(int32));
     this.running = p;
     const onAbort = () => enc.abort();
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
       const flat = await p;
-      const E = this.info.nEmbd;
+      const E = this.info.nOut;
       return inputs.map((_, i) => flat.subarray(i * E, (i + 1) * E));
     } finally {
       signal?.removeEventListener('abort', onAbort);
