@@ -4,7 +4,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 
 import {
-  encoderModelDir, encoderModels, families, gemma3VocabHfDir, gemma3VocabHfTwin, gemma3VocabModel, hfModel, hfModelDir, hfModels, hfTwin,
+  embeddingGemmaModelDir, embeddingGemmaModels, encoderModelDir, encoderModels, families,
+  gemma3VocabHfDir, gemma3VocabHfTwin, gemma3VocabModel, hfModel, hfModelDir, hfModels, hfTwin,
   modelDir, root, tinyModel, variantHfDir, variantModel, variants, weightTypes, type Variant,
 } from './helpers/models.js';
 
@@ -29,6 +30,7 @@ export default async function setup(): Promise<void> {
   }
   await makeHfModels();
   await makeEncoderModels();
+  await makeEmbeddingGemmaModels();
   makeVariants();
   // an HF directory with the real vocabulary and its GGUF twin (engine tests: both paths agree)
   if (!fs.existsSync(gemma3VocabHfDir) || !fs.existsSync(gemma3VocabHfTwin)) {
@@ -96,4 +98,18 @@ async function makeEncoderModels(): Promise<void> {
   await runGenerators('make-tiny-encoder', encoderModels
     .filter((m) => !fs.existsSync(m.gguf) || !fs.existsSync(m.hfDir))
     .map((m) => ({ outs: [m.gguf, m.hfDir], args: [...m.args, '--out', m.gguf + '.tmp', '--hf-dir', m.hfDir + '.tmp'] })));
+}
+
+// EmbeddingGemma: a GGUF and its HF directory from one make-tiny-gemma run, and the GGUF without
+// the Dense layers from another (each a few seconds: the real Gemma 3 vocabulary).
+async function makeEmbeddingGemmaModels(): Promise<void> {
+  fs.mkdirSync(embeddingGemmaModelDir, { recursive: true });
+  const jobs: Array<{ outs: string[]; args: string[] }> = [];
+  for (const m of embeddingGemmaModels) {
+    if (!fs.existsSync(m.gguf) || !fs.existsSync(m.hfDir)) {
+      jobs.push({ outs: [m.gguf, m.hfDir], args: [...m.args, '--out', m.gguf + '.tmp', '--hf-out', m.hfDir + '.tmp'] });
+    }
+    if (!fs.existsSync(m.ggufNoDense)) jobs.push({ outs: [m.ggufNoDense], args: [...m.args, '--no-dense', '--out', m.ggufNoDense + '.tmp'] });
+  }
+  await runGenerators('make-tiny-gemma', jobs);
 }

@@ -2,4 +2,5 @@
 
 common: gguf-py from the extracted llama.cpp tree, float rounding as torch and gguf-py round,
 the safetensors writer, and the --set / --drop hostile-metadata options.
+sentence_transformers: the sentence-transformers module files of an embedding model's HF directory.
 """
