@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import {
   embeddingGemmaModelDir, embeddingGemmaModels, encoderModelDir, encoderModels, families,
   gemma3VocabHfDir, gemma3VocabHfTwin, gemma3VocabModel, hfModel, hfModelDir, hfModels, hfTwin,
-  modelDir, root, tinyModel, variantHfDir, variantModel, variants, weightTypes, type Variant,
+  modelDir, rerankerModelDir, rerankerModels, root, tinyModel, variantHfDir, variantModel, variants, weightTypes, type Variant,
 } from './helpers/models.js';
 
 // Generates the tiny models the tests use (seconds; deterministic from the seed).
@@ -91,13 +91,23 @@ async function makeHfModels(): Promise<void> {
   await runGenerators('make-tiny-gemma', jobs);
 }
 
-// Encoder (embedding) models: a GGUF and its HF directory from one make-tiny-encoder run each
-// (under a second).
+// Encoder models (embedding models, rerankers): a GGUF and its HF directory from one
+// make-tiny-encoder run each (about a second); an --as-converted reranker shares its HF directory
+// with the default one, so its run writes the GGUF alone.
 async function makeEncoderModels(): Promise<void> {
   fs.mkdirSync(encoderModelDir, { recursive: true });
-  await runGenerators('make-tiny-encoder', encoderModels
+  fs.mkdirSync(rerankerModelDir, { recursive: true });
+  const jobs = encoderModels
     .filter((m) => !fs.existsSync(m.gguf) || !fs.existsSync(m.hfDir))
-    .map((m) => ({ outs: [m.gguf, m.hfDir], args: [...m.args, '--out', m.gguf + '.tmp', '--hf-dir', m.hfDir + '.tmp'] })));
+    .map((m) => ({ outs: [m.gguf, m.hfDir], args: [...m.args, '--out', m.gguf + '.tmp', '--hf-dir', m.hfDir + '.tmp'] }));
+  for (const m of rerankerModels) {
+    if (m.asConverted) {
+      if (!fs.existsSync(m.gguf)) jobs.push({ outs: [m.gguf], args: [...m.args, '--out', m.gguf + '.tmp'] });
+    } else if (!fs.existsSync(m.gguf) || !fs.existsSync(m.hfDir)) {
+      jobs.push({ outs: [m.gguf, m.hfDir], args: [...m.args, '--out', m.gguf + '.tmp', '--hf-dir', m.hfDir + '.tmp'] });
+    }
+  }
+  await runGenerators('make-tiny-encoder', jobs);
 }
 
 // EmbeddingGemma: a GGUF and its HF directory from one make-tiny-gemma run, and the GGUF without
