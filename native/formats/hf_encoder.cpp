@@ -21,8 +21,13 @@ std::string norm_leaf(const std::string& leaf) {
 
 // BERT's HF names (BertModel; a "bert." prefix as BertForMaskedLM and others save it) to
 // convert_hf_to_gguf.py's GGUF names.
-std::optional<MappedName> bert_name(std::string n, uint32_t n_layer, const std::string& path) {
+// A sequence classifier (a cross-encoder) keeps its pooler and classifier as the reranking head.
+std::optional<MappedName> bert_name(std::string n, uint32_t n_layer, const std::string& path, bool classifier) {
   if (starts_with(n, "bert.")) n = n.substr(5);
+  if (classifier) {
+    if (starts_with(n, "pooler.dense.")) return MappedName{"cls." + n.substr(13)};
+    if (starts_with(n, "classifier.")) return MappedName{"cls.output." + n.substr(11)};
+  }
   if (n == "embeddings.position_ids" || starts_with(n, "pooler.") || starts_with(n, "cls.")) return MappedName{};
   if (n == "embeddings.word_embeddings.weight") return MappedName{"token_embd.weight"};
   if (n == "embeddings.position_embeddings.weight") return MappedName{"position_embd.weight"};
@@ -185,14 +190,26 @@ HfEncoder load_hf_encoder(const std::string& dir_in) {
       throw Error("ERR_UNSUPPORTED_ARCH", path + ": model_type '" + model_type.substr(0, 64) + "' is not an embedding model we run (bert and nomic_bert are)");
     }
     if (hp.n_embd % hp.n_head != 0) throw f.bad(model_type == "bert" ? "num_attention_heads" : "n_head", "must divide the hidden size");
-    hp.pooling = read_pooling(dir);
+    // a cross-encoder (BertForSequenceClassification): CLS through the pooler to the classifier
+    bool classifier = false;
+    if (const json* archs = f.get("architectures"); archs && archs->is_array()) {
+      for (const json& a : *archs) classifier = classifier || (a.is_string() && a.get<std::string>() == "BertForSequenceClassification");
+    }
+    if (classifier) {
+      hp.pooling = Pooling::Rank;
+      const json* labels = f.get("id2label");
+      if (labels && (!labels->is_object() || labels->empty() || labels->size() > 1024)) throw f.bad("id2label", "must map 1 to 1024 labels");
+      hp.n_cls_out = labels ? static_cast<uint32_t>(labels->size()) : f.u32("num_labels", 2, 1, 1024);
+    } else {
+      hp.pooling = read_pooling(dir);
+    }
 
     WeightSource& src = out.source;
     src.path = dir;
     src.format = "hf";
     const bool bert = hp.arch == "bert";
     add_safetensors_weights(src, dir, "a " + hp.arch + " encoder", [&](const std::string& name, const std::string& shard) {
-      return bert ? bert_name(name, hp.n_layer, shard) : nomic_name(name, hp.n_layer, shard);
+      return bert ? bert_name(name, hp.n_layer, shard, classifier) : nomic_name(name, hp.n_layer, shard);
     });
     const StoredTensor* embd = src.find("token_embd.weight");
     if (!embd) throw bad_file(dir, "missing tensor 'embeddings.word_embeddings.weight'");

@@ -47,6 +47,7 @@ EncoderHParams EncoderHParams::from_gguf(const GgufFile& f) {
   // A file without a pooling type gets mean pooling, what sentence-transformers uses for a
   // BERT without a pooling config; llama.cpp would hand out per-token vectors instead.
   const uint32_t pooling = gguf_u32(f, a + "pooling_type", static_cast<uint32_t>(Pooling::Mean));
+  hp.pooling_stated = f.find(a + "pooling_type") != nullptr;
   if (pooling > static_cast<uint32_t>(Pooling::Rank)) throw bad_file(f.path(), "metadata '" + a + "pooling_type' is out of range");
   hp.pooling = pooling == 0 ? Pooling::Mean : static_cast<Pooling>(pooling);
   // a reranker: as many scores as the classifier has labels (llama.cpp: 1 when none are named)

@@ -25,6 +25,7 @@ struct EncoderHParams {
   uint32_t n_token_types = 0;
   float norm_eps = 1e-12f;     // LayerNorm
   Pooling pooling = Pooling::Mean;
+  bool pooling_stated = false; // the file names its pooling (a GGUF without the key gets mean)
   bool rope = false;           // rotary positions (nomic-bert); else learned position embeddings
   float rope_base = 10000.f;
   bool swiglu = false;         // SiLU-gated feed-forward (nomic-bert); else GELU

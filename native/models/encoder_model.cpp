@@ -28,6 +28,13 @@ EncoderModel::EncoderModel(const std::string& path, const ModelOptions& options)
     const GgufTensorInfo* te = gguf_->tensor("token_embd.weight");
     if (!te) throw bad_file(path, "missing tensor 'token_embd.weight'");
     hp_.n_vocab = static_cast<uint32_t>(te->ne[1]);
+    // a cross-encoder as llama.cpp's converter writes it states no pooling (it reads that from
+    // sentence-transformers' files, which cross-encoders lack) but carries its classifier: it is
+    // a reranker, as llama-server --reranking and node-llama-cpp's ranking context treat it
+    if (const GgufTensorInfo* head = gguf_->tensor("cls.output.weight"); head && !hp_.pooling_stated) {
+      hp_.pooling = Pooling::Rank;
+      if (!gguf_->find(hp_.arch + ".classifier.output_labels")) hp_.n_cls_out = static_cast<uint32_t>(head->ne[1]);
+    }
   }
   // an older converter may not state the count: the table's own shape does
   if (const StoredTensor* tt = src.find("token_types.weight"); tt && hp_.n_token_types == 0) {

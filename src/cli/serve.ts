@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 
 import { loadEmbedder, type LoadEmbedderOptions } from '../engine/embedder.js';
+import { loadReranker } from '../engine/reranker.js';
 import { loadModel, type LoadModelOptions } from '../engine/language-model.js';
 import { defaultModelId } from '../server/app.js';
 import { createLogger } from '../server/logging.js';
@@ -9,17 +10,18 @@ import { boolOption, dtypeOption, intOption, kvTypeOption, UsageError } from './
 
 export const DEFAULT_MODEL = 'google/gemma-3-270m-it';
 
-export const serveUsage = `predict-otron serve [--model REF] [--embedding-model REF[=ID] ...] [--host 127.0.0.1] [--port 8080] [--ctx N] [--parallel N] [--threads N] [--api-key K]
+export const serveUsage = `predict-otron serve [--model REF] [--embedding-model REF[=ID] ...] [--reranker REF[=ID] ...] [--host 127.0.0.1] [--port 8080] [--ctx N] [--parallel N] [--threads N] [--api-key K]
     [--max-queue 64] [--swap-mib N] [--model-id NAME] [--cors ORIGINS] [--body-limit BYTES] [--shutdown-timeout SECONDS]
     [--kv-type f16|f32] [--flash-attn on|off] [--dtype auto|f32|f16|bf16] [--offline] [--log-level info] [--log-prompts]
   Serves the OpenAI API (POST /v1/chat/completions, /v1/completions, /v1/embeddings; GET /v1/models,
-  /health, /ready, /metrics). --embedding-model (repeatable; ID is the name clients send, default the
-  reference) serves embedding models beside the chat model; without --model, embeddings only. Each flag can also be set as PREDICT_OTRON_<FLAG> (e.g. PREDICT_OTRON_API_KEY,
+  /v1/rerank, /health, /ready, /metrics). --embedding-model and --reranker (repeatable; ID is the name
+  clients send, default the reference) serve embedding models and rerankers beside the chat model;
+  without --model, only those. Each flag can also be set as PREDICT_OTRON_<FLAG> (e.g. PREDICT_OTRON_API_KEY,
   comma-separated for several keys; PORT works too). Without --model it serves ${DEFAULT_MODEL}
   (gated: accept the licence on the hub and set HF_TOKEN; downloaded on first use).`;
 
 const flags = {
-  model: { type: 'string' }, 'embedding-model': { type: 'string', multiple: true }, host: { type: 'string' }, port: { type: 'string' }, ctx: { type: 'string' },
+  model: { type: 'string' }, 'embedding-model': { type: 'string', multiple: true }, reranker: { type: 'string', multiple: true }, host: { type: 'string' }, port: { type: 'string' }, ctx: { type: 'string' },
   parallel: { type: 'string' }, threads: { type: 'string' }, 'api-key': { type: 'string' }, 'max-queue': { type: 'string' },
   'swap-mib': { type: 'string' }, 'model-id': { type: 'string' }, cors: { type: 'string' }, 'body-limit': { type: 'string' }, 'shutdown-timeout': { type: 'string' },
   'kv-type': { type: 'string' }, 'flash-attn': { type: 'string' }, dtype: { type: 'string' }, offline: { type: 'boolean' },
@@ -47,20 +49,21 @@ function withEnv(values: Values, env: NodeJS.ProcessEnv): Values {
 const list = (s: string | undefined) => (s ?? '').split(',').map((x) => x.trim()).filter(Boolean);
 
 /** REF or REF=ID: what to load and the name clients send for it. */
-function embeddingSpec(spec: string): { ref: string; id: string } {
+function modelSpec(spec: string, flag: string): { ref: string; id: string } {
   const eq = spec.lastIndexOf('=');
   const ref = eq > 0 ? spec.slice(0, eq) : spec;
   const id = eq > 0 ? spec.slice(eq + 1) : defaultModelId(spec);
-  if (!ref || !id) throw new UsageError(`--embedding-model takes REF or REF=ID, not '${spec}'`);
+  if (!ref || !id) throw new UsageError(`--${flag} takes REF or REF=ID, not '${spec}'`);
   return { ref, id };
 }
 
 export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const { values: given } = parseArgs({ args: argv, options: flags, strict: true });
   const values = withEnv(given as Values, env);
-  const embeddingRefs = (values['embedding-model'] ?? []).map(embeddingSpec);
+  const embeddingRefs = (values['embedding-model'] ?? []).map((s) => modelSpec(s, 'embedding-model'));
+  const rerankerRefs = (values.reranker ?? []).map((s) => modelSpec(s, 'reranker'));
   // the default chat model only when nothing at all is named
-  const ref = (values.model as string | undefined) ?? (embeddingRefs.length ? undefined : DEFAULT_MODEL);
+  const ref = (values.model as string | undefined) ?? (embeddingRefs.length || rerankerRefs.length ? undefined : DEFAULT_MODEL);
   const port = intOption(values.port as string | undefined, 'port', 8080, 0)!;
   if (port > 65535) throw new UsageError(`--port must be at most 65535, not ${port}`);
   const shutdownSeconds = intOption(values['shutdown-timeout'] as string | undefined, 'shutdown-timeout', 30, 0)!;
@@ -100,15 +103,22 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv = proc
     model.catch(() => undefined);
     return { model, id, aliases: r !== id ? [r] : [] };
   });
+  const rerankers = rerankerRefs.map(({ ref: r, id }) => {
+    const model = loadReranker(r, embedderOptions);
+    model.catch(() => undefined);
+    return { model, id, aliases: r !== id ? [r] : [] };
+  });
   const server = await startServer({
     ...(modelPromise && modelId ? { model: modelPromise, modelId, aliases: ref !== modelId ? [ref!] : [] } : {}),
     embeddings,
+    rerankers,
     host: (values.host as string | undefined) ?? '127.0.0.1', port,
     apiKeys: list(values['api-key'] as string | undefined), corsOrigins: list(values.cors as string | undefined),
     ...(bodyLimit !== undefined ? { bodyLimit } : {}),
     logger, logPrompts: values['log-prompts'] === true,
   });
-  logger.info({ url: server.url, port: server.port, model: modelId, ref, embeddingModels: embeddings.map((e) => e.id) }, 'listening; loading the models');
+  logger.info({ url: server.url, port: server.port, model: modelId, ref, embeddingModels: embeddings.map((e) => e.id), rerankers: rerankers.map((e) => e.id) },
+    'listening; loading the models');
 
   let stopping: Promise<number> | null = null;
   const stop = (why: string) => {
@@ -143,6 +153,10 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv = proc
       const m = await e.model;
       logger.info({ model: e.id, arch: m.info.arch, dimensions: m.info.dimensions, pooling: m.info.pooling, maxTokens: m.info.maxTokens,
         path: m.info.path }, 'embedding model ready');
+    }
+    for (const e of rerankers) {
+      const m = await e.model;
+      logger.info({ model: e.id, arch: m.info.arch, maxTokens: m.info.maxTokens, path: m.info.path }, 'reranker ready');
     }
   } catch (err) {
     await server.close(0);

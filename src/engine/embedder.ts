@@ -3,20 +3,14 @@
 // tokenized as the model's tokenizer does ([CLS] ... [SEP] for BERT vocabularies), checked
 // against the model's length, then encoded in batches of whole inputs; `task` applies the model
 // card's query/document prefix and `dimensions` cuts a Matryoshka vector down.
-import { embeddingCatalogEntry, type EmbeddingCatalogEntry, parseModelRef, resolveModel, type ResolveOptions } from '../hub/index.js';
-import type { NativeEncoderInfo, WeightDtype } from '../runtime/addon.js';
-import { Encoder } from '../runtime/encoder.js';
-import { tokenizerFromDir, tokenizerFromGguf } from '../tokenizer/index.js';
+import { embeddingCatalogEntry, type EmbeddingCatalogEntry, parseModelRef } from '../hub/index.js';
+import type { NativeEncoderInfo } from '../runtime/addon.js';
+import type { Encoder } from '../runtime/encoder.js';
 import type { Tokenizer } from '../tokenizer/types.js';
+import { EncoderModel, loadEncoder, type LoadEncoderOptions } from './encoder-model.js';
 import { abortedError, EngineError, invalidArg } from './errors.js';
 
-export interface LoadEmbedderOptions extends ResolveOptions {
-  /** compute threads (default: physical cores) */
-  threads?: number;
-  dtype?: WeightDtype;
-  /** tokens per compute call (default: the model's longest input, at least 512) */
-  batchTokens?: number;
-  flashAttn?: boolean;
+export interface LoadEmbedderOptions extends LoadEncoderOptions {
   /** the model card's task prefixes, for a model the catalog does not know */
   prefixes?: { query: string; document: string };
   /** for a Matryoshka model the catalog does not know: the fewest dimensions it was trained for */
@@ -61,31 +55,24 @@ export type EmbeddingInput = string | readonly number[];
 /** At most this many inputs per request, as OpenAI's API allows. */
 export const MAX_EMBEDDING_INPUTS = 2048;
 
-export class Embedder {
-  private queue: Promise<unknown> = Promise.resolve();
-  private closing: Promise<void> | null = null;
-
+export class Embedder extends EncoderModel {
   private constructor(
     readonly info: EmbedderInfo,
-    readonly tokenizer: Tokenizer,
-    private readonly encoder: Encoder,
-  ) {}
+    tokenizer: Tokenizer,
+    encoder: Encoder,
+  ) {
+    super(tokenizer, encoder, 'embedding model');
+  }
 
   /** @internal use loadEmbedder() */
   static async create(ref: string, options: LoadEmbedderOptions = {}): Promise<Embedder> {
     const entry = catalogEntryFor(ref);
-    const resolved = await resolveModel(entry && !isGgufRef(ref) ? entry.id : ref, options);
-    const encoder = await Encoder.open(resolved.path, {
-      ...(options.threads !== undefined ? { threads: options.threads } : {}),
-      ...(options.dtype !== undefined ? { dtype: options.dtype } : {}),
-      ...(options.flashAttn !== undefined ? { flashAttn: options.flashAttn } : {}),
-      ...(options.batchTokens !== undefined ? { nUbatch: options.batchTokens } : {}),
-    });
-    try {
-      if (encoder.info.pooling === 'rank') {
+    const { encoder, tokenizer, path } = await loadEncoder(entry && !isGgufRef(ref) ? entry.id : ref, options, (enc) => {
+      if (enc.info.pooling === 'rank') {
         throw new EngineError('ERR_UNSUPPORTED_MODEL', `${ref} is a reranker (a cross-encoder scores pairs, it gives no vectors); load it with loadReranker()`);
       }
-      const tokenizer = resolved.format === 'hf' ? await tokenizerFromDir(resolved.path) : await tokenizerFromGguf(encoder.metadata());
+    });
+    try {
       const e = encoder.info;
       const prefixes = options.prefixes ?? entry?.prefixes;
       const minDimensions = options.minDimensions ?? entry?.minDimensions ?? e.nEmbd;
@@ -93,18 +80,15 @@ export class Embedder {
         throw invalidArg('minDimensions', `must be an integer from 1 to ${e.nEmbd}, not ${minDimensions}`);
       }
       const info: EmbedderInfo = {
-        ...e, ref, path: resolved.path, ...(entry ? { id: entry.id } : {}), dimensions: e.nEmbd, minDimensions,
+        ...e, ref, path, ...(entry ? { id: entry.id } : {}), dimensions: e.nEmbd, minDimensions,
         maxTokens: Math.min(e.nCtxTrain, e.nUbatch), ...(prefixes ? { prefixes } : {}),
       };
       return new Embedder(info, tokenizer, encoder);
     } catch (err) {
       await encoder.close();
+      await tokenizer.close();
       throw err;
     }
-  }
-
-  get closed(): boolean {
-    return this.closing !== null;
   }
 
   /**
@@ -121,31 +105,12 @@ export class Embedder {
     for (let i = 0; i < inputs.length; i++) ids.push(await this.tokens(inputs[i]!, i, prefix, options.truncate === true));
     if (options.signal?.aborted) throw abortedError();
 
-    const run = this.queue.then(() => {
-      this.live();
-      return this.encoder.encode(ids, options.signal ? { signal: options.signal } : {});
-    });
-    this.queue = run.catch(() => undefined);
-    const pooled = await run;
+    const pooled = await this.serially(() => this.encoder.encode(ids, options.signal ? { signal: options.signal } : {}));
     return {
       vectors: pooled.map((v) => normalized(v.subarray(0, dimensions))),
       promptTokens: ids.reduce((n, x) => n + x.length, 0),
       inputTokens: ids.map((x) => x.length),
     };
-  }
-
-  /** Waits for the encodes in progress, then frees the model. */
-  close(): Promise<void> {
-    this.closing ??= (async () => {
-      await this.queue;
-      await this.encoder.close();
-      await this.tokenizer.close();
-    })();
-    return this.closing;
-  }
-
-  private live(): void {
-    if (this.closing) throw new EngineError('ERR_CLOSED', 'the embedding model is closed');
   }
 
   private checkDimensions(d: number | undefined): number {

@@ -21,3 +21,12 @@ export {
   type LoadEmbedderOptions,
   MAX_EMBEDDING_INPUTS,
 } from './embedder.js';
+export {
+  loadReranker,
+  type LoadRerankerOptions,
+  MAX_RERANK_DOCUMENTS,
+  Reranker,
+  type RerankerInfo,
+  type RerankOptions,
+  type RerankResult,
+} from './reranker.js';

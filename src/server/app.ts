@@ -10,6 +10,7 @@ import type { Registry } from 'prom-client';
 
 import { EngineError } from '../engine/errors.js';
 import type { Embedder } from '../engine/embedder.js';
+import type { Reranker } from '../engine/reranker.js';
 import type { LanguageModel } from '../engine/language-model.js';
 import { parseModelRef } from '../hub/ref.js';
 import { apiKeyCheck } from './auth.js';
@@ -22,6 +23,7 @@ import { createMetrics, type ServerMetrics } from './metrics.js';
 import { chatRoute } from './routes/chat.js';
 import { completionsRoute } from './routes/completions.js';
 import { embeddingsRoute } from './routes/embeddings.js';
+import { rerankRoute } from './routes/rerank.js';
 import { modelsRoute } from './routes/models.js';
 import { opsRoutes } from './routes/ops.js';
 import { Served, unknownModel } from './served.js';
@@ -33,6 +35,14 @@ export interface EmbeddingModelOptions {
   /** The model, or a promise of it. */
   model: Embedder | Promise<Embedder>;
   /** The name clients send as `model` (default: the reference it was loaded from); required with a promise. */
+  id?: string;
+  aliases?: readonly string[];
+}
+
+/** A reranker (cross-encoder) the app serves on /v1/rerank. */
+export interface RerankerModelOptions {
+  model: Reranker | Promise<Reranker>;
+  /** required with a promise */
   id?: string;
   aliases?: readonly string[];
 }
@@ -49,6 +59,8 @@ export interface AppOptions {
   aliases?: readonly string[];
   /** Embedding models served on /v1/embeddings. */
   embeddings?: readonly EmbeddingModelOptions[];
+  /** Rerankers served on /v1/rerank. */
+  rerankers?: readonly RerankerModelOptions[];
   /** Bearer keys; none: the API is open. /health, /ready and /metrics never ask for one. */
   apiKeys?: readonly string[];
   /** Origins allowed by CORS ('*' for any); none: no CORS headers (same origin only). */
@@ -91,7 +103,7 @@ export function defaultModelId(ref: string): string {
   }
 }
 
-const ROUTES = new Set(['/v1/chat/completions', '/v1/completions', '/v1/embeddings', '/v1/models', '/health', '/ready', '/metrics']);
+const ROUTES = new Set(['/v1/chat/completions', '/v1/completions', '/v1/embeddings', '/v1/rerank', '/rerank', '/v1/models', '/health', '/ready', '/metrics']);
 /** A bounded set of labels, also when the app is mounted under a prefix (/llm/v1/...). */
 function routeLabel(p: string): string {
   for (const r of ROUTES) if (p === r || p.endsWith(r)) return r;
@@ -100,8 +112,8 @@ function routeLabel(p: string): string {
 
 export function createApp(options: AppOptions): ServerApp {
   const given = options.model;
-  if (!given && !options.embeddings?.length) {
-    throw new EngineError('ERR_INVALID_ARG', 'createApp: give a chat model, embedding models, or both', { param: 'model' });
+  if (!given && !options.embeddings?.length && !options.rerankers?.length) {
+    throw new EngineError('ERR_INVALID_ARG', 'createApp: give a chat model, embedding models or rerankers', { param: 'model' });
   }
   if (given instanceof Promise && !options.modelId) {
     throw new EngineError('ERR_INVALID_ARG', 'createApp: modelId is required when model is a promise', { param: 'modelId' });
@@ -113,7 +125,13 @@ export function createApp(options: AppOptions): ServerApp {
     }
     return new Served<Embedder>(e.id ?? defaultModelId((e.model as Embedder).info.ref), e.aliases ?? [], e.model, 'embedding model');
   });
-  const modelId = chat?.id ?? embedders[0]!.id;
+  const rerankers = (options.rerankers ?? []).map((e, i) => {
+    if (e.model instanceof Promise && !e.id) {
+      throw new EngineError('ERR_INVALID_ARG', `createApp: rerankers[${i}].id is required when its model is a promise`, { param: 'rerankers' });
+    }
+    return new Served<Reranker>(e.id ?? defaultModelId((e.model as Reranker).info.ref), e.aliases ?? [], e.model, 'reranker');
+  });
+  const modelId = chat?.id ?? embedders[0]?.id ?? rerankers[0]!.id;
   const loadedChat = () => chat?.loaded ?? null;
 
   const logger = options.logger === false ? createLogger({ level: 'silent' }) : (options.logger ?? createLogger());
@@ -127,7 +145,7 @@ export function createApp(options: AppOptions): ServerApp {
 
   const model = (): LanguageModel => {
     if (!chat) {
-      throw new ApiError(404, `this server serves no chat model, only embeddings (POST /v1/embeddings with ${embedders.map((e) => `'${e.id}'`).join(', ')})`,
+      throw new ApiError(404, `this server serves no chat model, only embeddings or reranking (${[...embedders, ...rerankers].map((e) => `'${e.id}'`).join(', ')})`,
         'invalid_request_error', 'model', 'model_not_found');
     }
     return chat.get();
@@ -144,6 +162,11 @@ export function createApp(options: AppOptions): ServerApp {
       }
       throw unknownModel(requested, 'an embedding model', embedders.map((x) => x.id));
     },
+    reranker: (requested) => {
+      const r = rerankers.find((x) => x.ids.has(requested));
+      if (r) return r.get();
+      throw unknownModel(requested, 'a reranker', rerankers.map((x) => x.id));
+    },
     fingerprint: () => (fingerprint ??= fingerprintOf(model())),
     strings: () => (strings ??= new TokenStrings(model().tokenizer, model().endTokens)),
     metrics,
@@ -154,7 +177,7 @@ export function createApp(options: AppOptions): ServerApp {
     sseKeepAliveMs: options.sseKeepAliveMs ?? 15_000,
     logPrompts: options.logPrompts === true,
   };
-  const served = [...(chat ? [chat] : []), ...embedders];
+  const served = [...(chat ? [chat] : []), ...embedders, ...rerankers];
   const state = (): ServerApp['state'] => {
     if (tracker.draining) return 'draining';
     if (served.some((m) => m.state === 'failed')) return 'failed';
@@ -210,6 +233,7 @@ export function createApp(options: AppOptions): ServerApp {
   chatRoute(app, ctx);
   completionsRoute(app, ctx);
   embeddingsRoute(app, ctx);
+  rerankRoute(app, ctx);
   modelsRoute(app, [
     ...(chat ? [{ served: chat, card: () => ({ created: createdOf(chat.loaded?.info.path), owned_by: ownerOf(chat.loaded?.info.ref ?? chat.id), kind: 'chat' }) }] : []),
     ...embedders.map((e) => ({
@@ -219,10 +243,17 @@ export function createApp(options: AppOptions): ServerApp {
         ...(e.loaded ? { dimensions: e.loaded.info.dimensions, max_input_tokens: e.loaded.info.maxTokens } : {}),
       }),
     })),
+    ...rerankers.map((e) => ({
+      served: e,
+      card: () => ({
+        created: createdOf(e.loaded?.info.path), owned_by: ownerOf(e.loaded?.info.ref ?? e.id), kind: 'rerank',
+        ...(e.loaded ? { max_input_tokens: e.loaded.info.maxTokens } : {}),
+      }),
+    })),
   ]);
   opsRoutes(app, ctx, state, served);
 
-  app.notFound((c) => errorResponse(new ApiError(404, `no route ${c.req.method} ${c.req.path}; see GET /v1/models, POST /v1/chat/completions, POST /v1/completions, POST /v1/embeddings`,
+  app.notFound((c) => errorResponse(new ApiError(404, `no route ${c.req.method} ${c.req.path}; see GET /v1/models, POST /v1/chat/completions, POST /v1/completions, POST /v1/embeddings, POST /v1/rerank`,
     'invalid_request_error', null, 'unknown_url')));
   app.onError((err, c) => {
     const api = toApiError(err);

@@ -3,6 +3,7 @@
 import type { Context } from 'hono';
 
 import type { Embedder } from '../engine/embedder.js';
+import type { Reranker } from '../engine/reranker.js';
 import type { GenerateOptions, LanguageModel } from '../engine/language-model.js';
 import { ApiError } from './errors.js';
 import type { TokenStrings } from './logprobs.js';
@@ -29,6 +30,8 @@ export interface ServerContext {
   model(): LanguageModel;
   /** the embedding model a request names: 404 if none has that name, 503 while it loads */
   embedder(requested: string): Embedder;
+  /** the reranker a request names: 404 if none has that name, 503 while it loads */
+  reranker(requested: string): Reranker;
   readonly modelId: string;
   readonly modelIds: ReadonlySet<string>;
   readonly fingerprint: () => string;

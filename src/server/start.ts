@@ -68,7 +68,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       server.closeAllConnections();
       await closed;
       if (options.closeModel !== false) {
-        const models = [options.model, ...(options.embeddings ?? []).map((e) => e.model)];
+        const models = [options.model, ...(options.embeddings ?? []).map((e) => e.model), ...(options.rerankers ?? []).map((e) => e.model)];
         await Promise.all(models.map(async (given) => {
           const m = await Promise.resolve(given).catch(() => null);
           await (m as { close(): Promise<void> } | null | undefined)?.close();

@@ -5,12 +5,11 @@ import type { Hono } from 'hono';
 import type OpenAI from 'openai';
 
 import type { EmbeddingInput } from '../../engine/embedder.js';
-import { readJson } from '../body.js';
 import type { Env, ServerContext } from '../context.js';
-import { unavailable } from '../errors.js';
 import { userHash } from '../logging.js';
 import { parseBody } from '../schemas/common.js';
 import { embeddingRequestSchema, type EmbeddingRequest } from '../schemas/embeddings.js';
+import { jsonRequest } from './json-request.js';
 
 /** One engine input per item: a string, or one array of token ids, is a single input. */
 function inputsOf(input: EmbeddingRequest['input']): EmbeddingInput[] {
@@ -25,39 +24,28 @@ function base64Of(v: Float32Array): string {
 }
 
 export function embeddingsRoute(app: Hono<Env>, ctx: ServerContext): void {
-  app.post('/v1/embeddings', async (c) => {
+  app.post('/v1/embeddings', (c) => jsonRequest(c, ctx, async (raw, signal) => {
     const record = c.get('record');
-    const raw = await readJson(c.req.raw, ctx.bodyLimit, ctx.bodyTimeoutMs);
-    if (ctx.tracker.draining) throw unavailable('the server is shutting down; retry on another replica');
-    const ticket = ctx.tracker.begin(c.req.raw.signal);
-    try {
-      const b = parseBody(embeddingRequestSchema, raw);
-      const embedder = ctx.embedder(b.model);
-      const inputs = inputsOf(b.input);
-      Object.assign(record.fields, { model: b.model, inputs: inputs.length, user: userHash(b.user ?? undefined) });
-      const result = await embedder.embed(inputs, {
-        signal: ticket.signal,
-        ...(b.dimensions != null ? { dimensions: b.dimensions } : {}),
-        ...(b.truncate != null ? { truncate: b.truncate } : {}),
-        ...(b.task != null ? { task: b.task } : {}),
-      });
-      record.fields.promptTokens = result.promptTokens;
-      ctx.metrics.embedding(record.route, inputs.length, result.promptTokens);
-      const base64 = b.encoding_format === 'base64';
-      const body = {
-        object: 'list' as const,
-        data: result.vectors.map((v, index) => ({ object: 'embedding' as const, index, embedding: base64 ? base64Of(v) : Array.from(v) })),
-        model: b.model,
-        usage: { prompt_tokens: result.promptTokens, total_tokens: result.promptTokens },
-      };
-      // the SDK's own type, except that a base64 answer carries strings where it says number[]
-      return c.json(body satisfies Omit<OpenAI.CreateEmbeddingResponse, 'data'> & { data: Array<{ object: 'embedding'; index: number; embedding: number[] | string }> });
-    } catch (err) {
-      // the client left: nobody will read an answer (499, as nginx logs it)
-      if (c.req.raw.signal.aborted && (err as { code?: string }).code === 'ERR_ABORTED') return new Response(null, { status: 499 });
-      throw err;
-    } finally {
-      ticket.done();
-    }
-  });
+    const b = parseBody(embeddingRequestSchema, raw);
+    const embedder = ctx.embedder(b.model);
+    const inputs = inputsOf(b.input);
+    Object.assign(record.fields, { model: b.model, inputs: inputs.length, user: userHash(b.user ?? undefined) });
+    const result = await embedder.embed(inputs, {
+      signal,
+      ...(b.dimensions != null ? { dimensions: b.dimensions } : {}),
+      ...(b.truncate != null ? { truncate: b.truncate } : {}),
+      ...(b.task != null ? { task: b.task } : {}),
+    });
+    record.fields.promptTokens = result.promptTokens;
+    ctx.metrics.embedding(record.route, inputs.length, result.promptTokens);
+    const base64 = b.encoding_format === 'base64';
+    const body = {
+      object: 'list' as const,
+      data: result.vectors.map((v, index) => ({ object: 'embedding' as const, index, embedding: base64 ? base64Of(v) : Array.from(v) })),
+      model: b.model,
+      usage: { prompt_tokens: result.promptTokens, total_tokens: result.promptTokens },
+    };
+    // the SDK's own type, except that a base64 answer carries strings where it says number[]
+    return c.json(body satisfies Omit<OpenAI.CreateEmbeddingResponse, 'data'> & { data: Array<{ object: 'embedding'; index: number; embedding: number[] | string }> });
+  }));
 }
