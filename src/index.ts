@@ -1,6 +1,7 @@
 // predict-otron-9000: Gemma models on a native ggml runtime, for Node.js.
 //   loadModel() → chat / chatStream / complete      (engine: scheduler, sampling, templates)
-//   Model / Context / Batch                          (the runtime underneath)
+//   loadEmbedder() → embed, loadReranker() → rerank  (encoders: BERT family)
+//   Model / Context / Batch, Encoder                 (the runtime underneath)
 //   createApp / startServer                          (the OpenAI-compatible HTTP API)
 export * from './runtime/index.js';
 export * from './tokenizer/index.js';

@@ -1,4 +1,4 @@
-export { type AppOptions, createApp, defaultModelId, type ServerApp } from './app.js';
+export { type AppOptions, createApp, defaultModelId, type EmbeddingModelOptions, type RerankerModelOptions, type ServerApp } from './app.js';
 export { type RunningServer, type StartOptions, startServer } from './start.js';
 export { ApiError, type ErrorBody } from './errors.js';
 export { createLogger } from './logging.js';
