@@ -1,10 +1,7 @@
 #include "hf_checkpoint.h"
 
-#include <climits>
-#include <cstdlib>
 #include <optional>
 #include <set>
-#include <sys/stat.h>
 
 #include "hf_config.h"
 #include "hf_json.h"
@@ -12,8 +9,6 @@
 
 namespace potron {
 namespace {
-
-bool starts_with(const std::string& s, const char* p) { return s.rfind(p, 0) == 0; }
 
 // Per-layer tensors: HF leaf name -> runtime leaf name (Gemma 2/3 meaning), norm or not.
 const std::map<std::string, MappedName> kLayerTable = {
@@ -59,10 +54,6 @@ std::optional<MappedName> map_name(std::string n, bool gemma1, uint32_t n_layer,
   return m;
 }
 
-std::string absolute(const std::string& dir) {
-  char buf[PATH_MAX];
-  return ::realpath(dir.c_str(), buf) ? std::string(buf) : dir;
-}
 
 }  // namespace
 
@@ -82,7 +73,7 @@ std::string hf_tensor_name(const std::string& name, bool gemma1) {
 
 HfCheckpoint load_hf_checkpoint(const std::string& dir_in) {
   HfCheckpoint ck;
-  ck.dir = absolute(dir_in);
+  ck.dir = absolute_path(dir_in);
   const std::string& dir = ck.dir;
   try {
     const HfConfig cfg = read_hf_config(dir + "/config.json", dir);

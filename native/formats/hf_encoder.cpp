@@ -1,7 +1,5 @@
 #include "hf_encoder.h"
 
-#include <climits>
-#include <cstdlib>
 #include <optional>
 
 #include "json_fields.h"
@@ -9,8 +7,6 @@
 
 namespace potron {
 namespace {
-
-bool starts_with(const std::string& s, const std::string& p) { return s.rfind(p, 0) == 0; }
 
 // LayerNorm parameters: current names, and the gamma/beta of checkpoints saved by old transformers
 std::string norm_leaf(const std::string& leaf) {
@@ -73,11 +69,6 @@ std::optional<MappedName> nomic_name(const std::string& n, uint32_t n_layer, con
   return std::nullopt;
 }
 
-std::string absolute(const std::string& dir) {
-  char buf[PATH_MAX];
-  return ::realpath(dir.c_str(), buf) ? std::string(buf) : dir;
-}
-
 // The sentence-transformers pipeline: its Pooling module decides the pooling (mean when the
 // directory has no modules.json, as sentence-transformers does for a plain transformers model).
 // Modules that change the vector and that the runtime does not run are refused, not skipped.
@@ -129,18 +120,9 @@ Pooling read_pooling(const std::string& dir) {
 
 }  // namespace
 
-bool is_hf_encoder_dir(const std::string& dir) {
-  const std::string path = dir + "/config.json";
-  if (!file_exists(path)) return false;
-  const json root = read_json_file(path, "config.json");
-  if (!root.is_object()) return false;
-  auto t = root.find("model_type");
-  return t != root.end() && t->is_string() && (*t == "bert" || *t == "nomic_bert");
-}
-
 HfEncoder load_hf_encoder(const std::string& dir_in) {
   HfEncoder out;
-  out.dir = absolute(dir_in);
+  out.dir = absolute_path(dir_in);
   const std::string& dir = out.dir;
   const std::string path = dir + "/config.json";
   try {

@@ -17,9 +17,6 @@ struct HfEncoder {
   std::string metadata_json;  // a GGUF-like record of what was read
 };
 
-// Whether dir/config.json names an encoder architecture (bert, nomic_bert).
-bool is_hf_encoder_dir(const std::string& dir);
-
 HfEncoder load_hf_encoder(const std::string& dir);
 
 }  // namespace potron

@@ -1,5 +1,6 @@
 #include "safetensors_weights.h"
 
+#include <climits>
 #include <cstdlib>
 #include <map>
 #include <set>
@@ -15,6 +16,16 @@ namespace potron {
 bool file_exists(const std::string& p) {
   struct stat st {};
   return ::stat(p.c_str(), &st) == 0;
+}
+
+bool is_directory(const std::string& p) {
+  struct stat st {};
+  return ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+std::string absolute_path(const std::string& p) {
+  char buf[PATH_MAX];
+  return ::realpath(p.c_str(), buf) ? std::string(buf) : p;
 }
 
 std::optional<std::pair<uint32_t, std::string>> hf_layer_of(const std::string& n, const std::string& prefix, uint32_t n_layer,

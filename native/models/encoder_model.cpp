@@ -1,21 +1,15 @@
 #include "encoder_model.h"
 
-#include <sys/stat.h>
-
 #include "backend.h"
 #include "errors.h"
+#include "safetensors_weights.h"
 #include "hf_encoder.h"
 
 namespace potron {
 
-static bool is_dir(const std::string& p) {
-  struct stat st {};
-  return ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
 EncoderModel::EncoderModel(const std::string& path, const ModelOptions& options) {
   WeightSource src;
-  if (is_dir(path)) {
+  if (is_directory(path)) {
     HfEncoder hf = load_hf_encoder(path);
     hp_ = hf.hp;
     src = std::move(hf.source);

@@ -3,11 +3,11 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
-#include <sys/stat.h>
 
 #include "backend.h"
 #include "ggml-alloc.h"
 #include "errors.h"
+#include "safetensors_weights.h"
 #include "hf_checkpoint.h"
 
 namespace potron {
@@ -32,16 +32,10 @@ ggml_type weight_float_type(WeightDtype dtype, bool auto_keeps_types) {
   return auto_keeps_types ? GGML_TYPE_COUNT : auto_float_type(cpu_device());
 }
 
-static bool is_dir(const std::string& p) {
-  struct stat st {};
-  return ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
 Model::Model(const std::string& path, const ModelOptions& options) {
   WeightSource src;
-  if (is_dir(path)) {
-    struct stat st {};
-    if (::stat((path + "/config.json").c_str(), &st) != 0) {
+  if (is_directory(path)) {
+    if (!file_exists(path + "/config.json")) {
       throw Error("ERR_MODEL_OPEN", path + ": a directory without config.json; give a .gguf file or an HF model "
                                            "directory (config.json and safetensors weights)");
     }
