@@ -229,6 +229,59 @@ describe('embedding models: every metadata key and config field, every hostile v
     }
   });
 
+  it('EmbeddingGemma: its own GGUF keys and its Dense and modules configs, every hostile value', async () => {
+    const { embeddingGemmaModel } = await import('./helpers/models.js');
+    const fixture = embeddingGemmaModel('f32');
+    const base = fs.readFileSync(fixture.gguf);
+    const a = 'gemma-embedding.';
+    const outcomes = new Map<string, number>();
+    for (const key of [`${a}attention.sliding_window`, `${a}attention.sliding_window_pattern`, `${a}pooling_type`, `${a}rope.freq_base_swa`,
+      `${a}dense_2_feat_out`, `${a}attention.query_pre_attn_scalar`, 'general.architecture']) {
+      for (const [name, value] of [...ggufValues, ['absent', undefined] as const]) {
+        const file = path.join(dir, `g${n++}.gguf`);
+        fs.writeFileSync(file, withMetadata(base, key, value));
+        const o = await encoderOutcome(file, `gemma-embedding ${key} = ${name}`);
+        outcomes.set(o, (outcomes.get(o) ?? 0) + 1);
+        fs.rmSync(file);
+      }
+    }
+    expect(outcomes.get('ERR_BAD_MODEL_FILE')).toBeGreaterThan(10);
+    expect(outcomes.get('loaded')).toBeGreaterThan(10);
+
+    // HF: 2_Dense/config.json and modules.json fields (the weights linked, not copied)
+    const src = fixture.hfDir;
+    const dense = JSON.parse(fs.readFileSync(path.join(src, '2_Dense', 'config.json'), 'utf8')) as Record<string, unknown>;
+    const modules = JSON.parse(fs.readFileSync(path.join(src, 'modules.json'), 'utf8')) as Record<string, unknown>[];
+    const dirFor = (denseText: string, modulesText: string) => {
+      const d = path.join(dir, `e${n++}`);
+      fs.mkdirSync(d);
+      for (const f of fs.readdirSync(src)) {
+        if (f === '2_Dense' || f === 'modules.json') continue;
+        fs.symlinkSync(path.join(src, f), path.join(d, f));
+      }
+      fs.mkdirSync(path.join(d, '2_Dense'));
+      fs.symlinkSync(path.join(src, '2_Dense', 'model.safetensors'), path.join(d, '2_Dense', 'model.safetensors'));
+      fs.writeFileSync(path.join(d, '2_Dense', 'config.json'), denseText);
+      fs.writeFileSync(path.join(d, 'modules.json'), modulesText);
+      return d;
+    };
+    for (const field of Object.keys(dense)) {
+      for (const [name, value] of jsonValues) {
+        const d = dirFor(JSON.stringify({ ...dense, [field]: value() }), JSON.stringify(modules));
+        await encoderOutcome(d, `EmbeddingGemma 2_Dense ${field} = ${name}`);
+        fs.rmSync(d, { recursive: true });
+      }
+    }
+    for (const field of ['path', 'type']) {
+      for (const [name, value] of jsonValues) {
+        const changed = modules.map((m) => (m['path'] === '2_Dense' ? { ...m, [field]: value() } : m));
+        const d = dirFor(JSON.stringify(dense), JSON.stringify(changed));
+        await encoderOutcome(d, `EmbeddingGemma modules.json 2_Dense ${field} = ${name}`);
+        fs.rmSync(d, { recursive: true });
+      }
+    }
+  });
+
   it('config.json (bert, nomic_bert) and the pooling config: loads or refuses each, with a short message', async () => {
     const { encoderModels } = await import('./helpers/models.js');
     for (const { arch, hfDir: src } of [encoderModels[0]!, encoderModels[2]!]) {

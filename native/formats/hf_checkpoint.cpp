@@ -6,6 +6,7 @@
 #include "hf_config.h"
 #include "hf_json.h"
 #include "safetensors_weights.h"
+#include "st_pipeline.h"
 
 namespace potron {
 namespace {
@@ -37,6 +38,8 @@ std::optional<MappedName> map_name(std::string n, bool gemma1, uint32_t n_layer,
     if (starts_with(n, p)) n = "model." + n.substr(std::string(p).size());
   }
   if (starts_with(n, "language_model.lm_head.")) n = n.substr(std::string("language_model.").size());
+  // a bare Gemma3TextModel (EmbeddingGemma) saves its tensors without the "model." prefix
+  if (starts_with(n, "layers.") || n == "embed_tokens.weight" || n == "norm.weight") n = "model." + n;
   for (const char* p : {"vision_tower.", "multi_modal_projector.", "model.vision_tower.", "model.multi_modal_projector."}) {
     if (starts_with(n, p)) return MappedName{};
   }
@@ -54,6 +57,20 @@ std::optional<MappedName> map_name(std::string n, bool gemma1, uint32_t n_layer,
   return m;
 }
 
+
+// An embedding model's sentence-transformers modules: its pooling, and its Dense layers as the
+// GGUF names them (dense_2, dense_3: the modules' numbers in EmbeddingGemma's pipeline).
+void add_dense_modules(HfCheckpoint& ck, const std::string& dir) {
+  ck.st = read_st_pipeline(dir, true);
+  if (ck.st.dense.size() > 2) throw Error("ERR_UNSUPPORTED_MODEL", dir + ": more than two Dense modules are not supported");
+  for (size_t i = 0; i < ck.st.dense.size(); ++i) {
+    const std::string name = "dense_" + std::to_string(i + 2) + ".weight";
+    add_safetensors_weights(ck.source, ck.st.dense[i].dir, "a Dense module", [&](const std::string& n, const std::string&) -> std::optional<MappedName> {
+      if (n == "linear.weight") return MappedName{name};
+      return std::nullopt;
+    });
+  }
+}
 
 }  // namespace
 
@@ -92,6 +109,7 @@ HfCheckpoint load_hf_checkpoint(const std::string& dir_in) {
     if (!cfg.tie_word_embeddings && !src.find("output.weight")) {
       throw bad_file(dir, "config.json says tie_word_embeddings is false but there is no lm_head.weight");
     }
+    if (!cfg.hp.causal) add_dense_modules(ck, dir);
     const StoredTensor* embd = src.find("token_embd.weight");
     if (!embd) throw bad_file(dir, "missing tensor 'model.embed_tokens.weight'");
     if (embd->n_dims != 2 || embd->ne[1] != static_cast<int64_t>(cfg.hp.n_vocab)) {

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "hparams.h"
+#include "st_pipeline.h"
 #include "weight_source.h"
 
 namespace potron {
@@ -15,6 +16,7 @@ struct HfCheckpoint {
   GemmaHParams hp;            // from config.json, n_vocab checked against the weights
   std::string dir;            // absolute
   std::string metadata_json;  // see HfConfig::metadata_json
+  StPipeline st;              // an embedding model's pooling and Dense layers (modules.json)
 };
 
 HfCheckpoint load_hf_checkpoint(const std::string& dir);

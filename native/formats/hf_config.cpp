@@ -79,8 +79,10 @@ HfConfig read_hf_config(const std::string& path, const std::string& dir) {
   if (f.boolean("attention_bias", false)) {
     throw Error("ERR_UNSUPPORTED_MODEL", path + ": attention_bias is not supported (Gemma has no attention biases)");
   }
+  // EmbeddingGemma: a Gemma 3 text model read bidirectionally, an encoder (GGUF: gemma-embedding)
   if (f.boolean("use_bidirectional_attention", false)) {
-    throw Error("ERR_UNSUPPORTED_MODEL", path + ": bidirectional attention (EmbeddingGemma) is not supported by the decoder runtime");
+    if (!g3) throw Error("ERR_UNSUPPORTED_MODEL", path + ": bidirectional attention is only supported on Gemma 3 (EmbeddingGemma)");
+    p.arch = "gemma-embedding";
   }
 
   // The MLP activation: every Gemma uses GELU with the tanh approximation. Gemma 1 configs

@@ -4,6 +4,7 @@
 
 #include "json_fields.h"
 #include "safetensors_weights.h"
+#include "st_pipeline.h"
 
 namespace potron {
 namespace {
@@ -69,55 +70,6 @@ std::optional<MappedName> nomic_name(const std::string& n, uint32_t n_layer, con
   return std::nullopt;
 }
 
-// The sentence-transformers pipeline: its Pooling module decides the pooling (mean when the
-// directory has no modules.json, as sentence-transformers does for a plain transformers model).
-// Modules that change the vector and that the runtime does not run are refused, not skipped.
-Pooling read_pooling(const std::string& dir) {
-  const std::string modules_path = dir + "/modules.json";
-  if (!file_exists(modules_path)) return Pooling::Mean;
-  const json modules = read_json_file(modules_path, "modules.json");
-  if (!modules.is_array()) throw bad_file(modules_path, "modules.json is not a list of modules");
-  std::optional<std::string> pooling_dir;
-  for (size_t i = 0; i < modules.size(); ++i) {
-    const json& m = modules[i];
-    if (!m.is_object()) throw bad_file(modules_path, "module " + std::to_string(i) + " is " + describe(m) + ", not an object");
-    const Fields f(m, modules_path, "[" + std::to_string(i) + "].", "modules.json");
-    const std::string type = f.str("type", "");
-    const std::string kind = type.substr(type.find_last_of('.') + 1);
-    if (kind == "Transformer" || kind == "Normalize") continue;  // the encoder itself; vectors are always normalized
-    if (kind == "Pooling") {
-      const std::string path = f.str("path", "");
-      if (path.empty() || path.find('/') != std::string::npos || path.find("..") != std::string::npos) {
-        throw f.bad("path", "must name a directory inside the model directory");
-      }
-      pooling_dir = path;
-      continue;
-    }
-    throw Error("ERR_UNSUPPORTED_MODEL", dir + ": its sentence-transformers pipeline has a " + kind.substr(0, 64) +
-                                             " module, which the runtime does not run (it would change the vectors)");
-  }
-  if (!pooling_dir) return Pooling::Mean;
-  const std::string cfg_path = dir + "/" + *pooling_dir + "/config.json";
-  const json cfg = read_json_file(cfg_path, *pooling_dir + "/config.json");
-  if (!cfg.is_object()) throw bad_file(cfg_path, "the pooling config is not a JSON object");
-  const Fields f(cfg, cfg_path, "", *pooling_dir + "/config.json");
-  std::optional<Pooling> chosen;
-  auto pick = [&](const char* key, std::optional<Pooling> as) {
-    if (!f.boolean(key, false)) return;
-    if (!as) throw Error("ERR_UNSUPPORTED_MODEL", cfg_path + ": pooling '" + std::string(key) + "' is not supported (cls, mean and last token are)");
-    if (chosen) throw Error("ERR_UNSUPPORTED_MODEL", cfg_path + ": several pooling modes at once are not supported");
-    chosen = as;
-  };
-  pick("pooling_mode_cls_token", Pooling::Cls);
-  pick("pooling_mode_mean_tokens", Pooling::Mean);
-  pick("pooling_mode_lasttoken", Pooling::Last);
-  pick("pooling_mode_max_tokens", std::nullopt);
-  pick("pooling_mode_mean_sqrt_len_tokens", std::nullopt);
-  pick("pooling_mode_weightedmean_tokens", std::nullopt);
-  if (!chosen) throw bad_file(cfg_path, "names no pooling mode");
-  return *chosen;
-}
-
 }  // namespace
 
 HfEncoder load_hf_encoder(const std::string& dir_in) {
@@ -169,7 +121,8 @@ HfEncoder load_hf_encoder(const std::string& dir_in) {
         throw Error("ERR_UNSUPPORTED_MODEL", path + ": a nomic-bert variant the runtime does not run (pre-norm, biases, partial or interleaved rotary, or experts)");
       }
     } else {
-      throw Error("ERR_UNSUPPORTED_ARCH", path + ": model_type '" + model_type.substr(0, 64) + "' is not an embedding model we run (bert and nomic_bert are)");
+      throw Error("ERR_UNSUPPORTED_ARCH", path + ": model_type '" + model_type.substr(0, 64) + "' is not an embedding model we run (bert, nomic_bert, and gemma3_text with "
+                                            "use_bidirectional_attention, EmbeddingGemma, are)");
     }
     if (hp.n_embd % hp.n_head != 0) throw f.bad(model_type == "bert" ? "num_attention_heads" : "n_head", "must divide the hidden size");
     // a cross-encoder (BertForSequenceClassification): CLS through the pooler to the classifier
@@ -183,7 +136,7 @@ HfEncoder load_hf_encoder(const std::string& dir_in) {
       if (labels && (!labels->is_object() || labels->empty() || labels->size() > 1024)) throw f.bad("id2label", "must map 1 to 1024 labels");
       hp.n_cls_out = labels ? static_cast<uint32_t>(labels->size()) : f.u32("num_labels", 2, 1, 1024);
     } else {
-      hp.pooling = read_pooling(dir);
+      hp.pooling = read_st_pipeline(dir, false).pooling;
     }
 
     WeightSource& src = out.source;

@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "gemma_graph.h"
+
 namespace potron {
 namespace {
 
@@ -41,10 +43,8 @@ ggml_tensor* attention(ggml_context* ctx, const EncoderHParams& hp, const Encode
   return ggml_cont_2d(ctx, kqv, D * H, T);
 }
 
-}  // namespace
-
-ggml_tensor* build_encoder_graph(ggml_context* ctx, const EncoderModel& model, const EncoderGraphShape& s,
-                                 EncoderGraphInputs& in) {
+// The BERT family's transformer (post-norm, LayerNorm).  returns the last hidden states [E, T]
+ggml_tensor* bert_body(ggml_context* ctx, const EncoderModel& model, const EncoderGraphShape& s, EncoderGraphInputs& in) {
   const EncoderHParams& hp = model.hp();
   const int64_t E = hp.n_embd, D = hp.head_dim(), H = hp.n_head, T = s.n_tokens;
 
@@ -52,9 +52,7 @@ ggml_tensor* build_encoder_graph(ggml_context* ctx, const EncoderModel& model, c
   in.types = s.token_types && model.type_embd ? ggml_new_tensor_1d(ctx, GGML_TYPE_I32, T) : nullptr;
   in.pos = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, T);
   in.mask = ggml_new_tensor_2d(ctx, s.flash_attn ? GGML_TYPE_F16 : GGML_TYPE_F32, T, T);
-  in.mean = hp.pooling == Pooling::Mean ? ggml_new_tensor_2d(ctx, GGML_TYPE_F32, T, s.n_seqs) : nullptr;
-  in.rows = hp.pooling == Pooling::Mean ? nullptr : ggml_new_tensor_1d(ctx, GGML_TYPE_I32, s.n_seqs);
-  for (ggml_tensor* t : {in.tokens, in.types, in.pos, in.mask, in.mean, in.rows}) {
+  for (ggml_tensor* t : {in.tokens, in.types, in.pos, in.mask}) {
     if (t) ggml_set_input(t);
   }
 
@@ -100,7 +98,31 @@ ggml_tensor* build_encoder_graph(ggml_context* ctx, const EncoderModel& model, c
     ff = linear(ctx, L.ffn_down, L.ffn_down_b, ff);
     x = layer_norm(ctx, ggml_add(ctx, ff, x), L.layer_out_norm, L.layer_out_norm_b, hp.norm_eps);
   }
+  return x;
+}
 
+}  // namespace
+
+ggml_tensor* build_encoder_graph(ggml_context* ctx, const EncoderModel& model, const EncoderGraphShape& s,
+                                 EncoderGraphInputs& in) {
+  const EncoderHParams& hp = model.hp();
+  const int64_t T = s.n_tokens;
+  const Model* gemma = model.gemma();
+  ggml_tensor* x;  // [E, T]
+  if (gemma) {
+    GemmaEncoderInputs g{};
+    x = build_gemma_encoder_graph(ctx, *gemma, s.n_tokens, s.flash_attn, g);
+    in.tokens = g.tokens;
+    in.pos = g.pos;
+    in.mask = g.mask;
+    in.mask_swa = g.mask_swa;
+  } else {
+    x = bert_body(ctx, model, s, in);
+  }
+
+  in.mean = hp.pooling == Pooling::Mean ? ggml_new_tensor_2d(ctx, GGML_TYPE_F32, T, s.n_seqs) : nullptr;
+  in.rows = hp.pooling == Pooling::Mean ? nullptr : ggml_new_tensor_1d(ctx, GGML_TYPE_I32, s.n_seqs);
+  ggml_set_input(in.mean ? in.mean : in.rows);
   ggml_tensor* pooled;
   if (in.mean) {
     pooled = ggml_mul_mat(ctx, ggml_cont(ctx, ggml_transpose(ctx, x)), in.mean);  // [E, S]
@@ -112,6 +134,9 @@ ggml_tensor* build_encoder_graph(ggml_context* ctx, const EncoderModel& model, c
     if (model.cls) pooled = ggml_tanh(ctx, linear(ctx, model.cls, model.cls_b, pooled));
     pooled = linear(ctx, model.cls_out, model.cls_out_b, pooled);  // [n_cls_out, S]
   }
+  // EmbeddingGemma's projections, E -> F -> E, no activation
+  if (gemma && gemma->dense_2) pooled = ggml_mul_mat(ctx, gemma->dense_2, pooled);
+  if (gemma && gemma->dense_3) pooled = ggml_mul_mat(ctx, gemma->dense_3, pooled);
   ggml_set_output(pooled);
   return pooled;
 }

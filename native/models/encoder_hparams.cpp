@@ -18,12 +18,22 @@ const char* pooling_name(Pooling p) {
 
 bool is_encoder_arch(const std::string& arch) { return arch == "bert" || arch == "nomic-bert"; }
 
+Pooling gguf_pooling(const GgufFile& f, const std::string& arch, bool* stated) {
+  // A file without a pooling type gets mean pooling, what sentence-transformers uses for a
+  // BERT without a pooling config; llama.cpp would hand out per-token vectors instead.
+  const std::string key = arch + ".pooling_type";
+  const uint32_t pooling = gguf_u32(f, key, static_cast<uint32_t>(Pooling::Mean));
+  *stated = f.find(key) != nullptr;
+  if (pooling > static_cast<uint32_t>(Pooling::Rank)) throw bad_file(f.path(), "metadata '" + key + "' is out of range");
+  return pooling == 0 ? Pooling::Mean : static_cast<Pooling>(pooling);
+}
+
 EncoderHParams EncoderHParams::from_gguf(const GgufFile& f) {
   EncoderHParams hp;
   hp.arch = gguf_arch(f);
   if (!is_encoder_arch(hp.arch)) {
     throw Error("ERR_UNSUPPORTED_ARCH", f.path() + ": architecture '" + hp.arch.substr(0, 64) +
-                                            "' is not an embedding model we run (bert and nomic-bert are)");
+                                            "' is not an embedding model we run (bert, nomic-bert and gemma-embedding are)");
   }
   const std::string a = hp.arch + ".";
   hp.n_ctx_train = gguf_u32(f, a + "context_length", 0, true);
@@ -44,12 +54,7 @@ EncoderHParams EncoderHParams::from_gguf(const GgufFile& f) {
   if (!(*eps > 0 && *eps < 1)) throw bad_file(f.path(), "metadata '" + a + "attention.layer_norm_epsilon' is out of range");
   hp.norm_eps = static_cast<float>(*eps);
 
-  // A file without a pooling type gets mean pooling, what sentence-transformers uses for a
-  // BERT without a pooling config; llama.cpp would hand out per-token vectors instead.
-  const uint32_t pooling = gguf_u32(f, a + "pooling_type", static_cast<uint32_t>(Pooling::Mean));
-  hp.pooling_stated = f.find(a + "pooling_type") != nullptr;
-  if (pooling > static_cast<uint32_t>(Pooling::Rank)) throw bad_file(f.path(), "metadata '" + a + "pooling_type' is out of range");
-  hp.pooling = pooling == 0 ? Pooling::Mean : static_cast<Pooling>(pooling);
+  hp.pooling = gguf_pooling(f, hp.arch, &hp.pooling_stated);
   // a reranker: as many scores as the classifier has labels (llama.cpp: 1 when none are named)
   if (const GgufValue* labels = f.find(a + "classifier.output_labels")) {
     if (labels->type != GgufType::ARRAY || labels->count == 0 || labels->count > 1024) {

@@ -15,7 +15,7 @@ enum class Pooling : uint32_t { None = 0, Mean = 1, Cls = 2, Last = 3, Rank = 4 
 const char* pooling_name(Pooling p);
 
 struct EncoderHParams {
-  std::string arch;            // bert | nomic-bert (GGUF general.architecture)
+  std::string arch;            // bert | nomic-bert | gemma-embedding (GGUF general.architecture)
   uint32_t n_vocab = 0;
   uint32_t n_ctx_train = 0;    // longest input
   uint32_t n_embd = 0;
@@ -36,6 +36,9 @@ struct EncoderHParams {
   // Reads the file as llama.cpp reads it for these architectures.
   static EncoderHParams from_gguf(const GgufFile& f);
 };
+
+// A GGUF's <arch>.pooling_type (mean when absent; *stated says whether it was there).
+Pooling gguf_pooling(const GgufFile& f, const std::string& arch, bool* stated);
 
 // Whether a GGUF file's architecture is one of the encoders above (else: a decoder, or unknown).
 bool is_encoder_arch(const std::string& arch);

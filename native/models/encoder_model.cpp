@@ -3,20 +3,71 @@
 #include "backend.h"
 #include "errors.h"
 #include "safetensors_weights.h"
+#include "gguf_keys.h"
 #include "hf_encoder.h"
+#include "json_fields.h"
+#include "st_pipeline.h"
 
 namespace potron {
 
+namespace {
+
+// Whether a file or directory holds EmbeddingGemma: GGUF architecture gemma-embedding, or a
+// Gemma 3 text config with bidirectional attention. A Gemma decoder goes the BERT family's way
+// and is refused there as not an embedding model.
+bool is_embedding_gemma(const std::string& path, const GgufFile* gguf) {
+  if (gguf) return gguf_arch(*gguf) == "gemma-embedding";
+  const std::string cfg = path + "/config.json";
+  if (!file_exists(cfg)) return false;
+  const json root = read_json_file(cfg, "config.json");
+  if (!root.is_object()) return false;
+  const auto type = root.find("model_type");
+  const auto bidi = root.find("use_bidirectional_attention");
+  return type != root.end() && *type == "gemma3_text" && bidi != root.end() && *bidi == true;
+}
+
+}  // namespace
+
+// EmbeddingGemma: the Gemma model (which refuses a GGUF without its Dense layers) plus the
+// pooling its files state.
+void EncoderModel::load_gemma(const std::string& path, const ModelOptions& options) {
+  gemma_ = std::make_unique<Model>(path, options);
+  const GemmaHParams& g = gemma_->hp();
+  hp_.arch = g.arch;
+  hp_.n_vocab = g.n_vocab;
+  hp_.n_ctx_train = g.n_ctx_train;
+  hp_.n_embd = g.n_embd;
+  hp_.n_layer = g.n_layer;
+  hp_.n_head = g.n_head;
+  hp_.n_ff = g.n_ff.empty() ? 0 : g.n_ff[0];
+  format_ = gemma_->format();
+  if (const GgufFile* f = gemma_->gguf()) {
+    hp_.pooling = gguf_pooling(*f, g.arch, &hp_.pooling_stated);
+  } else {
+    hp_.pooling = read_st_pipeline(gemma_->hf_dir(), true).pooling;
+    hp_.pooling_stated = true;
+    hf_dir_ = gemma_->hf_dir();
+    metadata_json_ = gemma_->hf_metadata_json();
+  }
+  if (hp_.pooling == Pooling::Rank) throw Error("ERR_UNSUPPORTED_MODEL", path + ": rank pooling (a reranker) is not supported for Gemma");
+}
+
 EncoderModel::EncoderModel(const std::string& path, const ModelOptions& options) {
   WeightSource src;
-  if (is_directory(path)) {
+  const bool dir = is_directory(path);
+  if (!dir) gguf_ = std::make_unique<GgufFile>(path);
+  if (is_embedding_gemma(path, gguf_.get())) {
+    gguf_.reset();  // the Model holds its own
+    load_gemma(path, options);
+    return;
+  }
+  if (dir) {
     HfEncoder hf = load_hf_encoder(path);
     hp_ = hf.hp;
     src = std::move(hf.source);
     hf_dir_ = hf.dir;
     metadata_json_ = hf.metadata_json;
   } else {
-    gguf_ = std::make_unique<GgufFile>(path);
     hp_ = EncoderHParams::from_gguf(*gguf_);
     src = gguf_weight_source(*gguf_);
     const GgufTensorInfo* te = gguf_->tensor("token_embd.weight");

@@ -1,5 +1,7 @@
-// A text encoder of the BERT family (encoder_hparams.h) with its named weights, from a GGUF file
-// as llama.cpp's converter lays it out or from an HF directory (formats/hf_encoder.h).
+// A text encoder (an embedding model or a reranker) with its named weights, from a GGUF file as
+// llama.cpp's converter lays it out or from an HF directory: one of the BERT family
+// (encoder_hparams.h, formats/hf_encoder.h), or EmbeddingGemma, whose body is a Gemma Model
+// read bidirectionally (models/model.h) and whose hp() here holds the shape and pooling.
 #pragma once
 #include <map>
 #include <memory>
@@ -40,15 +42,18 @@ class EncoderModel {
   EncoderModel(const std::string& path, const ModelOptions& options = {});
 
   const EncoderHParams& hp() const { return hp_; }
-  const GgufFile* gguf() const { return gguf_.get(); }              // null for HF directories
+  const GgufFile* gguf() const { return gemma_ ? gemma_->gguf() : gguf_.get(); }  // null for HF directories
   const std::string& format() const { return format_; }             // "gguf" | "hf"
   const std::string& hf_dir() const { return hf_dir_; }             // absolute; empty for GGUF
   const std::string& hf_metadata_json() const { return metadata_json_; }
-  size_t weight_bytes() const { return weights_->bytes(); }
-  size_t mapped_bytes() const { return weights_->mapped_bytes(); }
-  size_t repacked_bytes() const { return weights_->repacked_bytes(); }
-  const std::string& weight_type() const { return weights_->file_type(); }
-  const std::string& dtype() const { return weights_->held_type(); }
+  size_t weight_bytes() const { return gemma_ ? gemma_->weight_bytes() : weights_->bytes(); }
+  size_t mapped_bytes() const { return gemma_ ? gemma_->mapped_bytes() : weights_->mapped_bytes(); }
+  size_t repacked_bytes() const { return gemma_ ? gemma_->repacked_bytes() : weights_->repacked_bytes(); }
+  const std::string& weight_type() const { return gemma_ ? gemma_->weight_type() : weights_->file_type(); }
+  const std::string& dtype() const { return gemma_ ? gemma_->dtype() : weights_->held_type(); }
+
+  // EmbeddingGemma's body (null for the BERT family, whose weights follow)
+  const Model* gemma() const { return gemma_.get(); }
 
   ggml_tensor* tok_embd = nullptr;    // [E, V]
   ggml_tensor* type_embd = nullptr;   // [E, n_token_types] (optional; inputs are all type 0)
@@ -66,8 +71,11 @@ class EncoderModel {
   uint32_t n_out() const { return hp_.pooling == Pooling::Rank ? hp_.n_cls_out : hp_.n_embd; }
 
  private:
+  void load_gemma(const std::string& path, const ModelOptions& options);
+
   std::unique_ptr<GgufFile> gguf_;
   std::unique_ptr<Weights> weights_;
+  std::unique_ptr<Model> gemma_;
   EncoderHParams hp_;
   std::string format_, hf_dir_, metadata_json_;
 };

@@ -23,6 +23,9 @@ namespace potron {
 //                                         (46 layers for Gemma 2, 62 for Gemma 3);
 //                                         HF: 1/sqrt(256)
 //
+// EmbeddingGemma (gemma-embedding) takes Gemma 3's values; its GGUF must state the window, and
+// llama.cpp scales its queries by 1/sqrt(head_dim) whatever query_pre_attn_scalar says.
+//
 // A Gemma 3 GGUF without rope.freq_base_swa (every converter before mid-2025) thus runs its
 // sliding layers at 10000, and a Gemma 2 GGUF without soft-cap keys caps at 50 / 30, as
 // llama.cpp does. llama.cpp ignores a stated attention soft-cap on Gemma 3 (transformers applies
@@ -60,7 +63,9 @@ double softcap(const std::optional<double>& v, double dflt, const char* what, co
 }  // namespace
 
 GemmaHParams fill_family(const GemmaFileParams& f, Convention from, const std::string& path) {
+  // EmbeddingGemma is Gemma 3's body, read bidirectionally
   const Family& fam = f.arch == "gemma" ? kGemma1 : f.arch == "gemma2" ? kGemma2 : kGemma3;
+  const bool embedding = f.arch == "gemma-embedding";
   const bool gguf = from == Convention::Gguf;
   GemmaHParams hp;
   hp.arch = f.arch;
@@ -79,7 +84,8 @@ GemmaHParams fill_family(const GemmaFileParams& f, Convention from, const std::s
   if (hp.rms_eps > 1) throw bad_file(path, "the RMSNorm epsilon must be at most 1");
   hp.embd_scale = std::sqrt(static_cast<float>(hp.n_embd));
   hp.has_post_norms = f.arch != "gemma";
-  hp.has_qk_norm = f.arch == "gemma3";
+  hp.has_qk_norm = f.arch == "gemma3" || embedding;
+  hp.causal = !embedding;
 
   hp.attn_softcap = static_cast<float>(softcap(f.attn_softcap, fam.attn_softcap, "the attention soft-cap", path));
   hp.final_softcap = static_cast<float>(softcap(f.final_softcap, fam.final_softcap, "the final soft-cap", path));

@@ -1,6 +1,7 @@
 #include "gemma_graph.h"
 
 #include <cmath>
+#include <utility>
 
 namespace potron {
 namespace {
@@ -15,22 +16,18 @@ ggml_tensor* soft_cap(ggml_context* ctx, ggml_tensor* x, float cap) {
   return ggml_scale(ctx, ggml_tanh(ctx, ggml_scale(ctx, x, 1.0f / cap)), cap);
 }
 
-// Scaled dot-product attention of this ubatch's queries over the cached keys/values of
-// cells [0, n_kv); the mask hides other sequences, future positions and, on sliding-window
-// layers, positions outside the window.
-//   q: [D, H, T]   k_cache, v_cache: [D*HKV, cells]   returns [D*H, T]
-ggml_tensor* attention(ggml_context* ctx, const GemmaHParams& hp, const GemmaGraphShape& s, ggml_tensor* q,
-                       ggml_tensor* k_cache, ggml_tensor* v_cache, ggml_tensor* mask) {
-  const int64_t D = hp.head_dim, HKV = hp.n_head_kv, H = hp.n_head, T = s.n_tokens;
-  ggml_tensor* k = ggml_view_3d(ctx, k_cache, D, HKV, s.n_kv, ggml_row_size(k_cache->type, D),
-                                ggml_row_size(k_cache->type, D * HKV), 0);                   // [D, HKV, n_kv]
-  ggml_tensor* v = ggml_view_3d(ctx, v_cache, D, HKV, s.n_kv, ggml_row_size(v_cache->type, D),
-                                ggml_row_size(v_cache->type, D * HKV), 0);                   // [D, HKV, n_kv]
+// Scaled dot-product attention of this ubatch's queries over n_kv keys/values: the cache's
+// cells [0, n_kv) when decoding, the ubatch's own tokens when encoding. The mask hides other
+// sequences, positions the model must not see and, on sliding-window layers, those outside the window.
+//   q: [D, H, T]   k, v: [D, HKV, n_kv]   returns [D*H, T]
+ggml_tensor* attention(ggml_context* ctx, const GemmaHParams& hp, bool flash_attn, ggml_tensor* q, ggml_tensor* k,
+                       ggml_tensor* v, ggml_tensor* mask) {
+  const int64_t D = hp.head_dim, H = hp.n_head, T = q->ne[2];
   q = ggml_permute(ctx, q, 0, 2, 1, 3);  // [D, T, H]
   k = ggml_permute(ctx, k, 0, 2, 1, 3);  // [D, n_kv, HKV]
   v = ggml_permute(ctx, v, 0, 2, 1, 3);  // [D, n_kv, HKV]
 
-  if (s.flash_attn) {
+  if (flash_attn) {
     if (k->type == GGML_TYPE_F32) k = ggml_cast(ctx, k, GGML_TYPE_F16);
     if (v->type == GGML_TYPE_F32) v = ggml_cast(ctx, v, GGML_TYPE_F16);
     ggml_tensor* out = ggml_flash_attn_ext(ctx, q, k, v, mask, 1.0f, 0.0f, hp.attn_softcap);  // [D, H, T]
@@ -47,29 +44,24 @@ ggml_tensor* attention(ggml_context* ctx, const GemmaHParams& hp, const GemmaGra
   return ggml_cont_2d(ctx, kqv, D * H, T);
 }
 
-}  // namespace
+// Where a layer's keys and values live: the KV cache (decoding: this ubatch's go into cells
+// first), or nowhere (encoding: attention reads the ubatch's own).
+struct KvPlace {
+  ggml_cgraph* gf;
+  const KvCache* kv;        // null: no cache
+  ggml_tensor* kv_cells;    // I64 [T]
+  uint32_t n_kv;
+};
 
-ggml_tensor* build_gemma_graph(ggml_context* ctx, ggml_cgraph* gf, const Model& model, const KvCache& kv,
-                               const GemmaGraphShape& s, GemmaGraphInputs& in) {
+// The transformer: embeddings, the layers, the final norm. out_ids (null: every row) picks the
+// rows that go on after the last layer's attention.  returns [E, n_outputs]
+ggml_tensor* gemma_body(ggml_context* ctx, const Model& model, const KvPlace& place, ggml_tensor* tokens, ggml_tensor* pos,
+                        ggml_tensor* mask, ggml_tensor* mask_swa, ggml_tensor* out_ids, bool flash_attn) {
   const GemmaHParams& hp = model.hp();
-  const int64_t D = hp.head_dim, H = hp.n_head, HKV = hp.n_head_kv, T = s.n_tokens;
-  const ggml_type mask_type = s.flash_attn ? GGML_TYPE_F16 : GGML_TYPE_F32;
-  // one mask per kind of layer the model has: an unused input would be left unallocated
-  bool any_swa = false, any_global = false;
-  for (uint32_t il = 0; il < hp.n_layer; ++il) (hp.layer_is_swa[il] ? any_swa : any_global) = true;
-
-  in.tokens = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, T);
-  in.pos = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, T);
-  in.kv_cells = ggml_new_tensor_1d(ctx, GGML_TYPE_I64, T);
-  in.mask = any_global ? ggml_new_tensor_2d(ctx, mask_type, s.n_kv, T) : nullptr;
-  in.mask_swa = any_swa ? ggml_new_tensor_2d(ctx, mask_type, s.n_kv, T) : nullptr;
-  in.out_ids = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, s.n_outputs);
-  for (ggml_tensor* t : {in.tokens, in.pos, in.kv_cells, in.mask, in.mask_swa, in.out_ids}) {
-    if (t) ggml_set_input(t);
-  }
+  const int64_t D = hp.head_dim, H = hp.n_head, HKV = hp.n_head_kv, T = tokens->ne[0];
 
   // token embeddings, scaled by sqrt(hidden)
-  ggml_tensor* x = ggml_get_rows(ctx, model.tok_embd, in.tokens);  // [E, T]
+  ggml_tensor* x = ggml_get_rows(ctx, model.tok_embd, tokens);  // [E, T]
   x = ggml_scale(ctx, x, hp.embd_scale);
 
   for (uint32_t il = 0; il < hp.n_layer; ++il) {
@@ -87,23 +79,32 @@ ggml_tensor* build_gemma_graph(ggml_context* ctx, ggml_cgraph* gf, const Model& 
     }
     const float base = swa ? hp.rope_base_swa : hp.rope_base;
     const float freq_scale = swa ? hp.rope_freq_scale_swa : hp.rope_freq_scale;
-    q = ggml_rope_ext(ctx, q, in.pos, nullptr, D, GGML_ROPE_TYPE_NEOX, hp.n_ctx_train, base, freq_scale, 0.0f, 1.0f,
+    q = ggml_rope_ext(ctx, q, pos, nullptr, D, GGML_ROPE_TYPE_NEOX, hp.n_ctx_train, base, freq_scale, 0.0f, 1.0f,
                       32.0f, 1.0f);
-    k = ggml_rope_ext(ctx, k, in.pos, nullptr, D, GGML_ROPE_TYPE_NEOX, hp.n_ctx_train, base, freq_scale, 0.0f, 1.0f,
+    k = ggml_rope_ext(ctx, k, pos, nullptr, D, GGML_ROPE_TYPE_NEOX, hp.n_ctx_train, base, freq_scale, 0.0f, 1.0f,
                       32.0f, 1.0f);
     q = ggml_scale(ctx, q, 1.0f / std::sqrt(hp.query_pre_attn_scalar));
 
-    // this ubatch's keys and values go into their cache cells before attention reads them
-    ggml_build_forward_expand(gf, ggml_set_rows(ctx, kv.k(il), ggml_reshape_2d(ctx, k, D * HKV, T), in.kv_cells));
-    ggml_build_forward_expand(gf, ggml_set_rows(ctx, kv.v(il), v, in.kv_cells));
-
-    ggml_tensor* attn = attention(ctx, hp, s, q, kv.k(il), kv.v(il), swa ? in.mask_swa : in.mask);
+    ggml_tensor *keys, *values;  // [D, HKV, n_kv]
+    if (place.kv) {
+      // this ubatch's keys and values go into their cache cells before attention reads them
+      const KvCache& kv = *place.kv;
+      ggml_build_forward_expand(place.gf, ggml_set_rows(ctx, kv.k(il), ggml_reshape_2d(ctx, k, D * HKV, T), place.kv_cells));
+      ggml_build_forward_expand(place.gf, ggml_set_rows(ctx, kv.v(il), v, place.kv_cells));
+      ggml_tensor *kc = kv.k(il), *vc = kv.v(il);
+      keys = ggml_view_3d(ctx, kc, D, HKV, place.n_kv, ggml_row_size(kc->type, D), ggml_row_size(kc->type, D * HKV), 0);
+      values = ggml_view_3d(ctx, vc, D, HKV, place.n_kv, ggml_row_size(vc->type, D), ggml_row_size(vc->type, D * HKV), 0);
+    } else {
+      keys = k;
+      values = ggml_reshape_3d(ctx, v, D, HKV, T);
+    }
+    ggml_tensor* attn = attention(ctx, hp, flash_attn, q, keys, values, swa ? mask_swa : mask);
     attn = ggml_mul_mat(ctx, L.wo, attn);  // [E, T]
 
-    if (il == hp.n_layer - 1) {
-      // only the rows whose logits are wanted go on from here
-      attn = ggml_get_rows(ctx, attn, in.out_ids);
-      x = ggml_get_rows(ctx, x, in.out_ids);
+    if (il == hp.n_layer - 1 && out_ids) {
+      // only the rows whose outputs are wanted go on from here
+      attn = ggml_get_rows(ctx, attn, out_ids);
+      x = ggml_get_rows(ctx, x, out_ids);
     }
     if (hp.has_post_norms) attn = rms_norm(ctx, attn, L.post_attn_norm, hp.rms_eps);
     x = ggml_add(ctx, attn, x);
@@ -115,13 +116,57 @@ ggml_tensor* build_gemma_graph(ggml_context* ctx, ggml_cgraph* gf, const Model& 
     if (hp.has_post_norms) ff = rms_norm(ctx, ff, L.post_ffw_norm, hp.rms_eps);
     x = ggml_add(ctx, ff, x);
   }
+  return rms_norm(ctx, x, model.output_norm, hp.rms_eps);
+}
 
-  x = rms_norm(ctx, x, model.output_norm, hp.rms_eps);
+// Whether the model has global and sliding-window layers: an unused mask input would be left unallocated.
+std::pair<bool, bool> layer_kinds(const GemmaHParams& hp) {
+  bool any_global = false, any_swa = false;
+  for (uint32_t il = 0; il < hp.n_layer; ++il) (hp.layer_is_swa[il] ? any_swa : any_global) = true;
+  return {any_global, any_swa};
+}
+
+}  // namespace
+
+ggml_tensor* build_gemma_graph(ggml_context* ctx, ggml_cgraph* gf, const Model& model, const KvCache& kv,
+                               const GemmaGraphShape& s, GemmaGraphInputs& in) {
+  const GemmaHParams& hp = model.hp();
+  const int64_t T = s.n_tokens;
+  const ggml_type mask_type = s.flash_attn ? GGML_TYPE_F16 : GGML_TYPE_F32;
+  const auto [any_global, any_swa] = layer_kinds(hp);
+
+  in.tokens = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, T);
+  in.pos = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, T);
+  in.kv_cells = ggml_new_tensor_1d(ctx, GGML_TYPE_I64, T);
+  in.mask = any_global ? ggml_new_tensor_2d(ctx, mask_type, s.n_kv, T) : nullptr;
+  in.mask_swa = any_swa ? ggml_new_tensor_2d(ctx, mask_type, s.n_kv, T) : nullptr;
+  in.out_ids = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, s.n_outputs);
+  for (ggml_tensor* t : {in.tokens, in.pos, in.kv_cells, in.mask, in.mask_swa, in.out_ids}) {
+    if (t) ggml_set_input(t);
+  }
+
+  const KvPlace place{gf, &kv, in.kv_cells, s.n_kv};
+  ggml_tensor* x = gemma_body(ctx, model, place, in.tokens, in.pos, in.mask, in.mask_swa, in.out_ids, s.flash_attn);
   ggml_tensor* logits = ggml_mul_mat(ctx, model.output, x);  // [V, n_outputs]
   if (hp.final_softcap > 0) logits = soft_cap(ctx, logits, hp.final_softcap);
   ggml_set_output(logits);
   ggml_build_forward_expand(gf, logits);
   return logits;
+}
+
+ggml_tensor* build_gemma_encoder_graph(ggml_context* ctx, const Model& model, uint32_t n_tokens, bool flash_attn,
+                                       GemmaEncoderInputs& in) {
+  const GemmaHParams& hp = model.hp();
+  const ggml_type mask_type = flash_attn ? GGML_TYPE_F16 : GGML_TYPE_F32;
+  const auto [any_global, any_swa] = layer_kinds(hp);
+  in.tokens = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, n_tokens);
+  in.pos = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, n_tokens);
+  in.mask = any_global ? ggml_new_tensor_2d(ctx, mask_type, n_tokens, n_tokens) : nullptr;
+  in.mask_swa = any_swa ? ggml_new_tensor_2d(ctx, mask_type, n_tokens, n_tokens) : nullptr;
+  for (ggml_tensor* t : {in.tokens, in.pos, in.mask, in.mask_swa}) {
+    if (t) ggml_set_input(t);
+  }
+  return gemma_body(ctx, model, KvPlace{nullptr, nullptr, nullptr, n_tokens}, in.tokens, in.pos, in.mask, in.mask_swa, nullptr, flash_attn);
 }
 
 }  // namespace potron

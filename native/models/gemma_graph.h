@@ -1,4 +1,4 @@
-// One ggml graph builder for Gemma 1, 2 and 3 (text).
+// One ggml graph builder for Gemma 1, 2 and 3 (text) and EmbeddingGemma.
 #pragma once
 #include "ggml.h"
 #include "kv_cache.h"
@@ -22,8 +22,20 @@ struct GemmaGraphShape {
   bool flash_attn;
 };
 
-// Creates the inputs in ctx and returns the logits tensor [n_vocab, n_outputs].
+// Decoding: creates the inputs in ctx and returns the logits tensor [n_vocab, n_outputs].
 ggml_tensor* build_gemma_graph(ggml_context* ctx, ggml_cgraph* gf, const Model& model, const KvCache& kv,
                                const GemmaGraphShape& shape, GemmaGraphInputs& in);
+
+// Encoding (an embedding model, hp().causal false): whole sequences in, no cache; each token
+// attends to the tokens its masks allow (its own sequence; on sliding layers, within half the
+// window either side). Creates the inputs and returns the final-normed hidden states [n_embd, n_tokens].
+struct GemmaEncoderInputs {
+  ggml_tensor* tokens;    // I32 [T]
+  ggml_tensor* pos;       // I32 [T]     position within its sequence
+  ggml_tensor* mask;      // [T, T]      0 or -inf; global layers (F16 for flash attention)
+  ggml_tensor* mask_swa;  // [T, T]      sliding-window layers (null when none)
+};
+ggml_tensor* build_gemma_encoder_graph(ggml_context* ctx, const Model& model, uint32_t n_tokens, bool flash_attn,
+                                       GemmaEncoderInputs& in);
 
 }  // namespace potron

@@ -9,10 +9,11 @@ namespace potron {
 GemmaHParams GemmaHParams::from_gguf(const GgufFile& f) {
   GemmaFileParams p;
   p.arch = gguf_arch(f);
-  if (p.arch != "gemma" && p.arch != "gemma2" && p.arch != "gemma3") {
+  if (p.arch != "gemma" && p.arch != "gemma2" && p.arch != "gemma3" && p.arch != "gemma-embedding") {
     throw Error("ERR_UNSUPPORTED_ARCH", f.path() + ": architecture '" + p.arch.substr(0, 64) +
-                                            "' is not supported (gemma, gemma2 and gemma3 are)");
+                                            "' is not supported (gemma, gemma2, gemma3 and gemma-embedding are)");
   }
+  const bool embedding = p.arch == "gemma-embedding";
   const std::string a = p.arch + ".";
   p.n_ctx_train = gguf_u32(f, a + "context_length", 0, true);
   p.n_embd = gguf_u32(f, a + "embedding_length", 0, true);
@@ -58,7 +59,11 @@ GemmaHParams GemmaHParams::from_gguf(const GgufFile& f) {
     }
   }
 
+  // llama.cpp scales an EmbeddingGemma's queries by 1/sqrt(head_dim) whatever the file says
+  if (embedding) p.query_pre_attn_scalar = head_dim;
+
   p.sliding_window = gguf_opt_u32(f, a + "attention.sliding_window");
+  if (embedding && !p.sliding_window) throw bad_file(f.path(), "missing metadata '" + a + "attention.sliding_window'");
   if (p.sliding_window && *p.sliding_window > (1u << 24)) throw bad_file(f.path(), "metadata '" + a + "attention.sliding_window' is out of range");
   if (const GgufValue* pat = f.find(a + "attention.sliding_window_pattern")) {
     if (pat->type == GgufType::ARRAY) {

@@ -10,7 +10,7 @@
 namespace potron {
 
 struct GemmaHParams {
-  std::string arch;               // gemma | gemma2 | gemma3 (GGUF general.architecture)
+  std::string arch;               // gemma | gemma2 | gemma3 | gemma-embedding (GGUF general.architecture)
   uint32_t n_vocab = 0;
   uint32_t n_ctx_train = 0;
   uint32_t n_embd = 0;            // hidden size
@@ -33,6 +33,9 @@ struct GemmaHParams {
   bool has_post_norms = false;    // post_attention_norm and post_ffw_norm (Gemma 2/3)
   bool has_qk_norm = false;       // RMSNorm on q and k heads (Gemma 3)
   bool tied_output = true;        // lm_head shares token_embd
+  // false: bidirectional attention without a cache (EmbeddingGemma, an encoder); sliding layers
+  // then see a symmetric window, |i - j| <= sliding_window / 2
+  bool causal = true;
 
   // Reads what the file states and fills the rest as llama.cpp does (gemma_family.h).
   static GemmaHParams from_gguf(const GgufFile& f);

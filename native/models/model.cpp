@@ -102,8 +102,35 @@ void Model::build() {
   for (GemmaLayer& l : layers) {
     for (ggml_tensor** w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down}) matrices.push_back(w);
   }
-  matrices.push_back(&output);
+  if (hp_.causal) {
+    matrices.push_back(&output);
+  } else {
+    build_dense();
+    for (ggml_tensor** w : {&dense_2, &dense_3}) if (*w) matrices.push_back(w);
+  }
   weights_->place(matrices, tok_embd);
+}
+
+// EmbeddingGemma's two projections after pooling. llama.cpp's converter writes them only when
+// asked (--sentence-transformers-dense-modules), and llama.cpp then silently returns vectors
+// without them: such a file is refused here. An HF directory runs the modules its modules.json lists.
+void Model::build_dense() {
+  const int64_t E = hp_.n_embd;
+  const StoredTensor* d2 = weights_->source().find("dense_2.weight");
+  const StoredTensor* d3 = weights_->source().find("dense_3.weight");
+  if (format_ == "gguf" && (!d2 || !d3)) {
+    throw Error("ERR_UNSUPPORTED_MODEL", weights_->source().path +
+                                             ": this EmbeddingGemma GGUF lacks its Dense layers (dense_2, dense_3), so its vectors would not be "
+                                             "the model's; convert it with convert_hf_to_gguf.py --sentence-transformers-dense-modules, "
+                                             "or load the HF directory");
+  }
+  if (!d2 && !d3) return;
+  const int64_t F = d2 ? d2->ne[1] : d3->ne[0];
+  if (!(d2 && d3) && F != E) {
+    throw bad_file(weights_->source().path, "a single Dense layer must keep the width (" + std::to_string(E) + "), not make it " + std::to_string(F));
+  }
+  if (d2) dense_2 = weights_->get("dense_2.weight", {E, F});
+  if (d3) dense_3 = weights_->get("dense_3.weight", {d2 ? F : E, E});
 }
 
 Model::~Model() = default;

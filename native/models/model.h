@@ -70,9 +70,13 @@ class Model {
   ggml_tensor* output_norm = nullptr;  // [n_embd]
   ggml_tensor* output = nullptr;       // [n_embd, n_vocab] (tok_embd when tied)
   std::vector<GemmaLayer> layers;
+  // an embedding model's (hp().causal false) projections of the pooled vector, E -> F -> E
+  ggml_tensor* dense_2 = nullptr;      // [n_embd, F]
+  ggml_tensor* dense_3 = nullptr;      // [F, n_embd]
 
  private:
   void build();
+  void build_dense();
 
   std::unique_ptr<GgufFile> gguf_;
   std::unique_ptr<Weights> weights_;

@@ -50,14 +50,22 @@ static Napi::Value LoadModel(const Napi::CallbackInfo& info) {
   const ModelOptions options = model_options(env, o);
   auto result = std::make_shared<std::shared_ptr<Model>>();
   auto* w = new PromiseWorker(
-      env, [path, options, result] { *result = std::make_shared<Model>(path, options); },
+      env,
+      [path, options, result] {
+        *result = std::make_shared<Model>(path, options);
+        if (!(*result)->hp().causal) {
+          throw Error("ERR_UNSUPPORTED_MODEL", path + ": an embedding model (EmbeddingGemma: bidirectional attention), which gives vectors, not text; "
+                                                   "load it with loadEmbedder() or serve it with --embedding-model");
+        }
+      },
       [result](Napi::Env env) -> Napi::Value { return ModelWrap::NewInstance(env, std::move(*result)); });
   w->Queue();
   return w->promise();
 }
 
 // loadEncoder(path, { dtype, repack, threads, nUbatch, flashAttn }): Promise<NativeEncoder>, an
-// embedding model (bert, nomic-bert: a GGUF or an HF directory) and the context that runs it.
+// embedding model or reranker (bert, nomic-bert, gemma-embedding: a GGUF or an HF directory) and
+// the context that runs it.
 static Napi::Value LoadEncoder(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsString()) throw_js(env, "ERR_INVALID_ARG", "loadEncoder(path): path must be a string");

@@ -1,6 +1,7 @@
 #include "encoder_context.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <limits>
 #include <string>
 
@@ -121,20 +122,28 @@ void EncoderContext::run_ubatch(const Inputs& inputs, const Inputs& types, size_
   ggml_backend_tensor_set(in.pos, pos.data(), 0, T * sizeof(int32_t));
   if (in.types) ggml_backend_tensor_set(in.types, type_ids.data(), 0, T * sizeof(int32_t));
 
-  // mask[t][j]: token t sees token j of its own sequence only
-  std::vector<float> mask(static_cast<size_t>(T) * T, -std::numeric_limits<float>::infinity());
-  for (uint32_t t = 0; t < T; ++t) {
-    for (uint32_t j = 0; j < T; ++j) {
-      if (seq_of[t] == seq_of[j]) mask[static_cast<size_t>(t) * T + j] = 0.0f;
+  // mask[t][j]: token t sees token j of its own sequence only; on sliding layers (EmbeddingGemma)
+  // only those within half the window either side, as llama.cpp's symmetric window
+  const uint32_t half_window = model_->gemma() ? model_->gemma()->hp().sliding_window / 2 : 0;
+  auto fill = [&](ggml_tensor* m, bool windowed) {
+    if (!m) return;
+    std::vector<float> mask(static_cast<size_t>(T) * T, -std::numeric_limits<float>::infinity());
+    for (uint32_t t = 0; t < T; ++t) {
+      for (uint32_t j = 0; j < T; ++j) {
+        const bool near = !windowed || static_cast<uint32_t>(std::abs(pos[t] - pos[j])) <= half_window;
+        if (seq_of[t] == seq_of[j] && near) mask[static_cast<size_t>(t) * T + j] = 0.0f;
+      }
     }
-  }
-  if (in.mask->type == GGML_TYPE_F16) {
-    std::vector<ggml_fp16_t> mask16(mask.size());
-    ggml_fp32_to_fp16_row(mask.data(), mask16.data(), static_cast<int64_t>(mask.size()));
-    ggml_backend_tensor_set(in.mask, mask16.data(), 0, ggml_nbytes(in.mask));
-  } else {
-    ggml_backend_tensor_set(in.mask, mask.data(), 0, ggml_nbytes(in.mask));
-  }
+    if (m->type == GGML_TYPE_F16) {
+      std::vector<ggml_fp16_t> mask16(mask.size());
+      ggml_fp32_to_fp16_row(mask.data(), mask16.data(), static_cast<int64_t>(mask.size()));
+      ggml_backend_tensor_set(m, mask16.data(), 0, ggml_nbytes(m));
+    } else {
+      ggml_backend_tensor_set(m, mask.data(), 0, ggml_nbytes(m));
+    }
+  };
+  fill(in.mask, false);
+  fill(in.mask_swa, true);
   if (in.mean) {
     std::vector<float> mean(static_cast<size_t>(T) * count, 0.0f);  // [S][T]
     for (uint32_t t = 0; t < T; ++t) {
