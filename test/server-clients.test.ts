@@ -43,6 +43,26 @@ describe('slow bodies', () => {
     expect(ok.status).toBe(200);
   });
 
+  it('a body that arrives in pieces is read whole; a client that hangs up half-way leaves nothing behind', async () => {
+    const body = JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'Hi' }], max_tokens: 2 });
+    const { socket, answer } = trickle(t.url, body.slice(0, 10), Buffer.byteLength(body));
+    for (const piece of [body.slice(10, 30), body.slice(30)]) {
+      await new Promise((r) => setTimeout(r, 30));
+      socket.write(piece);
+    }
+    await new Promise((r) => socket.once('data', r)); // the answer; the connection stays open (keep-alive)
+    socket.end();
+    expect(await answer).toBe('HTTP/1.1 200 OK');
+
+    const half = trickle(t.url, body.slice(0, 20), Buffer.byteLength(body));
+    await new Promise((r) => setTimeout(r, 50));
+    half.socket.destroy();
+    expect(await half.answer).toBe('');
+    expect(t.server.inFlight).toBe(0);
+    const ok = await postJson(`${t.url}/v1/chat/completions`, JSON.parse(body));
+    expect(ok.status).toBe(200);
+  });
+
   it('does not hold back a shutdown: close() returns with nothing aborted while a client is still trickling', async () => {
     const other = await startTestServer(gemma3VocabModel, { contextSize: 256, parallel: 2 }, { modelId: MODEL, bodyTimeoutMs: 60_000 });
     const { socket, answer } = trickle(other.url, '{"model"', 500);

@@ -22,7 +22,9 @@ export interface RequestRecord {
   end(status: number): void;
 }
 
-export type Env = { Variables: { record: RequestRecord } };
+// Bindings: what @hono/node-server passes (its Node request, read directly by readJson); absent
+// elsewhere (app.request, another adapter)
+export type Env = { Variables: { record: RequestRecord }; Bindings: { incoming?: unknown } };
 export type Ctx = Context<Env>;
 
 export interface ServerContext {

@@ -6,7 +6,7 @@ import type { Ctx, ServerContext } from '../context.js';
 import { unavailable } from '../errors.js';
 
 export async function jsonRequest(c: Ctx, ctx: ServerContext, answer: (body: unknown, signal: AbortSignal) => Promise<Response>): Promise<Response> {
-  const raw = await readJson(c.req.raw, ctx.bodyLimit, ctx.bodyTimeoutMs);
+  const raw = await readJson(c.req.raw, ctx.bodyLimit, ctx.bodyTimeoutMs, c.env?.incoming);
   if (ctx.tracker.draining) throw unavailable('the server is shutting down; retry on another replica');
   const ticket = ctx.tracker.begin(c.req.raw.signal);
   try {

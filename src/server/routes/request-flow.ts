@@ -41,7 +41,7 @@ export async function generate(c: Ctx, ctx: ServerContext, kind: { object: strin
   const record = c.get('record');
   // the whole body first, within its deadline: a client trickling it holds no slot and is not a
   // request in flight that shutdown would wait for
-  const raw = await readJson(c.req.raw, ctx.bodyLimit, ctx.bodyTimeoutMs);
+  const raw = await readJson(c.req.raw, ctx.bodyLimit, ctx.bodyTimeoutMs, c.env?.incoming);
   if (ctx.tracker.draining) throw unavailable('the server is shutting down; retry on another replica');
   // the node adapter aborts this signal when the client's connection closes before the answer ends
   const ticket = ctx.tracker.begin(c.req.raw.signal);
