@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import {
   embeddingGemmaModelDir, embeddingGemmaModels, encoderModelDir, encoderModels, families,
   gemma3VocabHfDir, gemma3VocabHfTwin, gemma3VocabModel, hfModel, hfModelDir, hfModels, hfTwin,
-  modelDir, rerankerModelDir, rerankerModels, root, tinyModel, variantHfDir, variantModel, variants, weightTypes, type Variant,
+  modelDir, rerankerModelDir, rerankerModels, root, xlmrReranker, tinyModel, variantHfDir, variantModel, variants, weightTypes, type Variant,
 } from './helpers/models.js';
 
 // Generates the tiny models the tests use (seconds; deterministic from the seed).
@@ -108,6 +108,10 @@ async function makeEncoderModels(): Promise<void> {
     }
   }
   await runGenerators('make-tiny-encoder', jobs);
+  if (!fs.existsSync(xlmrReranker.gguf) || !fs.existsSync(xlmrReranker.hfDir)) {
+    await runGenerators('make-tiny-xlmr-reranker', [{ outs: [xlmrReranker.gguf, xlmrReranker.hfDir],
+      args: [...xlmrReranker.args, '--out', xlmrReranker.gguf + '.tmp', '--hf-dir', xlmrReranker.hfDir + '.tmp'] }]);
+  }
 }
 
 // EmbeddingGemma: a GGUF and its HF directory from one make-tiny-gemma run, and the GGUF without

@@ -282,6 +282,26 @@ describe('embedding models: every metadata key and config field, every hostile v
     }
   });
 
+  it('config.json of an XLM-RoBERTa cross-encoder: loads or refuses each field\'s hostile values, with a short message', async () => {
+    const { xlmrReranker } = await import('./helpers/models.js');
+    const src = xlmrReranker.hfDir;
+    const config = JSON.parse(fs.readFileSync(path.join(src, 'config.json'), 'utf8')) as Record<string, unknown>;
+    const outcomes = new Map<string, number>();
+    for (const field of Object.keys(config)) {
+      for (const [name, value] of jsonValues) {
+        const d = path.join(dir, `x${n++}`);
+        fs.mkdirSync(d);
+        for (const f of fs.readdirSync(src)) if (f !== 'config.json') fs.symlinkSync(path.join(src, f), path.join(d, f));
+        fs.writeFileSync(path.join(d, 'config.json'), JSON.stringify({ ...config, [field]: value() }));
+        const o = await encoderOutcome(d, `xlm-roberta config ${field} = ${name}`);
+        outcomes.set(o, (outcomes.get(o) ?? 0) + 1);
+        fs.rmSync(d, { recursive: true });
+      }
+    }
+    expect(outcomes.get('ERR_BAD_MODEL_FILE')).toBeGreaterThan(10);
+    expect(outcomes.get('loaded')).toBeGreaterThan(10);
+  });
+
   it('config.json (bert, nomic_bert) and the pooling config: loads or refuses each, with a short message', async () => {
     const { encoderModels } = await import('./helpers/models.js');
     for (const { arch, hfDir: src } of [encoderModels[0]!, encoderModels[2]!]) {

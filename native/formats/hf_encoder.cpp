@@ -19,10 +19,15 @@ std::string norm_leaf(const std::string& leaf) {
 // BERT's HF names (BertModel; a "bert." prefix as BertForMaskedLM and others save it) to
 // convert_hf_to_gguf.py's GGUF names.
 // A sequence classifier (a cross-encoder) keeps its pooler and classifier as the reranking head.
+// XLM-RoBERTa's (XLMRobertaModel; "roberta." as XLMRobertaForSequenceClassification saves it)
+// are BERT's; its classification head is classifier.dense then classifier.out_proj.
 std::optional<MappedName> bert_name(std::string n, uint32_t n_layer, const std::string& path, bool classifier) {
   if (starts_with(n, "bert.")) n = n.substr(5);
+  else if (starts_with(n, "roberta.")) n = n.substr(8);
   if (classifier) {
     if (starts_with(n, "pooler.dense.")) return MappedName{"cls." + n.substr(13)};
+    if (starts_with(n, "classifier.dense.")) return MappedName{"cls." + n.substr(17)};
+    if (starts_with(n, "classifier.out_proj.")) return MappedName{"cls.output." + n.substr(20)};
     if (starts_with(n, "classifier.")) return MappedName{"cls.output." + n.substr(11)};
   }
   if (n == "embeddings.position_ids" || starts_with(n, "pooler.") || starts_with(n, "cls.")) return MappedName{};
@@ -83,16 +88,25 @@ HfEncoder load_hf_encoder(const std::string& dir_in) {
     const Fields f(root, path, "");
     const std::string model_type = f.str("model_type", "");
     EncoderHParams& hp = out.hp;
-    if (model_type == "bert") {
+    // XLM-RoBERTa (bge-reranker-base / -v2-m3, bge-m3, multilingual-e5) is BERT with positions
+    // that start at pad_token_id + 1, as llama.cpp's converter reads it (arch bert)
+    const bool roberta = model_type == "xlm-roberta";
+    uint32_t position_offset = 0;
+    if (model_type == "bert" || roberta) {
       hp.arch = "bert";
       hp.n_embd = f.u32("hidden_size", 768, 1, 1u << 16);
       hp.n_layer = f.u32("num_hidden_layers", 12, 1, 1024);
       hp.n_head = f.u32("num_attention_heads", 12, 1, 4096);
       hp.n_ff = f.u32("intermediate_size", 3072, 1, 1u << 20);
-      hp.n_ctx_train = f.u32("max_position_embeddings", 512, 1, 1u << 20);
-      hp.n_token_types = f.u32("type_vocab_size", 2, 0, 1024);
-      hp.norm_eps = static_cast<float>(f.num("layer_norm_eps", 1e-12, 0, 1));
-      hp.n_vocab = f.u32("vocab_size", 30522, 1, 1u << 24);
+      hp.n_ctx_train = f.u32("max_position_embeddings", roberta ? 514 : 512, 1, 1u << 20);
+      hp.n_token_types = f.u32("type_vocab_size", roberta ? 1 : 2, 0, 1024);
+      hp.norm_eps = static_cast<float>(f.num("layer_norm_eps", roberta ? 1e-5 : 1e-12, 0, 1));
+      hp.n_vocab = f.u32("vocab_size", roberta ? 250002 : 30522, 1, 1u << 24);
+      if (roberta) {
+        position_offset = f.u32("pad_token_id", 1, 0, 1u << 20) + 1;
+        if (position_offset >= hp.n_ctx_train) throw f.bad("pad_token_id", "leaves no positions below max_position_embeddings");
+        hp.n_ctx_train -= position_offset;
+      }
       const std::string act = f.str("hidden_act", "gelu");
       if (act != "gelu" && act != "gelu_new" && act != "gelu_pytorch_tanh") {
         throw Error("ERR_UNSUPPORTED_MODEL", path + ": hidden_act '" + act.substr(0, 64) + "' is not supported (GELU is)");
@@ -121,14 +135,18 @@ HfEncoder load_hf_encoder(const std::string& dir_in) {
         throw Error("ERR_UNSUPPORTED_MODEL", path + ": a nomic-bert variant the runtime does not run (pre-norm, biases, partial or interleaved rotary, or experts)");
       }
     } else {
-      throw Error("ERR_UNSUPPORTED_ARCH", path + ": model_type '" + model_type.substr(0, 64) + "' is not an embedding model we run (bert, nomic_bert, and gemma3_text with "
-                                            "use_bidirectional_attention, EmbeddingGemma, are)");
+      throw Error("ERR_UNSUPPORTED_ARCH", path + ": model_type '" + model_type.substr(0, 64) + "' is not an embedding model we run (bert, xlm-roberta, "
+                                            "nomic_bert, and gemma3_text with use_bidirectional_attention, EmbeddingGemma, are)");
     }
-    if (hp.n_embd % hp.n_head != 0) throw f.bad(model_type == "bert" ? "num_attention_heads" : "n_head", "must divide the hidden size");
-    // a cross-encoder (BertForSequenceClassification): CLS through the pooler to the classifier
+    if (hp.n_embd % hp.n_head != 0) throw f.bad(model_type == "nomic_bert" ? "n_head" : "num_attention_heads", "must divide the hidden size");
+    // a cross-encoder (Bert- / XLMRobertaForSequenceClassification): the first token through the
+    // pooler (RoBERTa: the head's dense layer) to the classifier
     bool classifier = false;
     if (const json* archs = f.get("architectures"); archs && archs->is_array()) {
-      for (const json& a : *archs) classifier = classifier || (a.is_string() && a.get<std::string>() == "BertForSequenceClassification");
+      for (const json& a : *archs) {
+        classifier = classifier || (a.is_string() && (a.get<std::string>() == "BertForSequenceClassification" ||
+                                                      a.get<std::string>() == "XLMRobertaForSequenceClassification"));
+      }
     }
     if (classifier) {
       hp.pooling = Pooling::Rank;
@@ -146,6 +164,9 @@ HfEncoder load_hf_encoder(const std::string& dir_in) {
     add_safetensors_weights(src, dir, "a " + hp.arch + " encoder", [&](const std::string& name, const std::string& shard) {
       return bert ? bert_name(name, hp.n_layer, shard, classifier) : nomic_name(name, hp.n_layer, shard);
     });
+    if (position_offset > 0 && !src.drop_leading_rows("position_embd.weight", position_offset)) {
+      throw bad_file(dir, "missing tensor 'embeddings.position_embeddings.weight'");
+    }
     const StoredTensor* embd = src.find("token_embd.weight");
     if (!embd) throw bad_file(dir, "missing tensor 'embeddings.word_embeddings.weight'");
     if (embd->n_dims != 2 || embd->ne[1] != static_cast<int64_t>(hp.n_vocab)) {

@@ -39,6 +39,21 @@ struct WeightSource {
     auto it = index_.find(name);
     return it == index_.end() ? nullptr : &tensors[it->second];
   }
+  // Skips the first `rows` rows of a 2-D tensor (RoBERTa's position table, whose positions start
+  // at pad_token_id + 1, as llama.cpp's converter cuts it). False when the tensor is not there.
+  bool drop_leading_rows(const std::string& name, int64_t rows) {
+    auto it = index_.find(name);
+    if (it == index_.end()) return false;
+    StoredTensor& t = tensors[it->second];
+    if (t.n_dims != 2 || rows < 0 || rows >= t.ne[1] || t.type == GGML_TYPE_COUNT || ggml_is_quantized(t.type)) {
+      throw bad_file(t.file->path(), "tensor '" + t.file_name + "' cannot lose its first " + std::to_string(rows) + " rows");
+    }
+    const uint64_t row = t.nbytes / static_cast<uint64_t>(t.ne[1]);
+    t.data += row * static_cast<uint64_t>(rows);
+    t.nbytes -= row * static_cast<uint64_t>(rows);
+    t.ne[1] -= rows;
+    return true;
+  }
   void add(StoredTensor t) {
     if (index_.count(t.name)) {
       throw bad_file(t.file->path(), "tensor '" + t.file_name + "' is stored twice (as '" + tensors[index_[t.name]].file_name + "' too)");

@@ -1,11 +1,12 @@
-// Rerankers (cross-encoders): a query and each document read together as one input, [CLS] query
-// [SEP] document [SEP] with the document's tokens of type 1 as transformers gives them, and the
+// Rerankers (cross-encoders): a query and each document read together as one input, as the
+// tokenizer's pair template joins them ([CLS] query [SEP] document [SEP] with the document's
+// tokens of type 1 for BERT, <s> query </s> </s> document </s> for XLM-RoBERTa), and the
 // classifier's logit turned into a relevance score in (0, 1) by the sigmoid, as
 // sentence-transformers' CrossEncoder does for one label. Documents too long for the model are
 // cut to fit (the query is kept whole; a query that alone does not fit is refused).
 import type { NativeEncoderInfo } from '../runtime/addon.js';
 import type { Encoder } from '../runtime/encoder.js';
-import type { Tokenizer } from '../tokenizer/types.js';
+import type { PairTemplate, Tokenizer } from '../tokenizer/types.js';
 import { EncoderModel, loadEncoder, type LoadEncoderOptions } from './encoder-model.js';
 import { abortedError, EngineError, invalidArg } from './errors.js';
 
@@ -39,7 +40,7 @@ export class Reranker extends EncoderModel {
     readonly info: RerankerInfo,
     tokenizer: Tokenizer,
     encoder: Encoder,
-    private readonly sepId: number,
+    private readonly pair: PairTemplate,
   ) {
     super(tokenizer, encoder, 'reranker');
   }
@@ -52,14 +53,14 @@ export class Reranker extends EncoderModel {
       }
       if (enc.info.nOut !== 1) throw new EngineError('ERR_UNSUPPORTED_MODEL', `${ref} classifies into ${enc.info.nOut} labels; a reranker gives one relevance score`);
     });
-    const sep = tokenizer.eosId;
-    if (sep === undefined) {
+    const pair = tokenizer.pairTemplate;
+    if (pair === undefined) {
       await encoder.close();
       await tokenizer.close();
-      throw new EngineError('ERR_BAD_MODEL_FILE', `${ref}: its tokenizer names no separator token ([SEP]) to join a query and a document`);
+      throw new EngineError('ERR_BAD_MODEL_FILE', `${ref}: its tokenizer names no way to join a query and a document (no pair template, no [SEP])`);
     }
     const e = encoder.info;
-    return new Reranker({ ...e, ref, path, maxTokens: Math.min(e.nCtxTrain, e.nUbatch) }, tokenizer, encoder, sep);
+    return new Reranker({ ...e, ref, path, maxTokens: Math.min(e.nCtxTrain, e.nUbatch) }, tokenizer, encoder, pair);
   }
 
   /** Scores every document against the query; the best first. */
@@ -71,10 +72,14 @@ export class Reranker extends EncoderModel {
     const { topN } = options;
     if (topN !== undefined && (!Number.isInteger(topN) || topN < 1)) throw invalidArg('top_n', `must be a positive integer, not ${topN}`);
 
-    const q = await this.tokenizer.encode(query, { addSpecial: true }); // [CLS] query [SEP]
-    const room = this.info.maxTokens - q.length - 1; // the document's tokens, then [SEP]
+    // the tokenizer's pair template: [CLS] q [SEP] d [SEP] (BERT), <s> q </s> </s> d </s> (XLM-R)
+    const { before, between, after, firstType, secondType } = this.pair;
+    const q = await this.tokenizer.encode(query, { addSpecial: false });
+    const head = [...before.map(([id]) => id), ...q, ...between.map(([id]) => id)];
+    const headTypes = [...before.map(([, t]) => t), ...q.map(() => firstType), ...between.map(([, t]) => t)];
+    const room = this.info.maxTokens - head.length - after.length; // for the document's tokens
     if (room < 1) {
-      throw new EngineError('ERR_CONTEXT_LENGTH', `the query is ${q.length} tokens; with a document and its separator it must fit in ${this.info.maxTokens}`, { param: 'query' });
+      throw new EngineError('ERR_CONTEXT_LENGTH', `the query is ${head.length} tokens with its separators; with a document it must fit in ${this.info.maxTokens}`, { param: 'query' });
     }
     const inputs: number[][] = [];
     const types: number[][] = [];
@@ -82,8 +87,8 @@ export class Reranker extends EncoderModel {
       const d = documents[i];
       if (typeof d !== 'string' || d.length === 0) throw invalidArg('documents', `item ${i} must be a non-empty string`);
       const ids = (await this.tokenizer.encode(d, { addSpecial: false })).slice(0, room);
-      inputs.push([...q, ...ids, this.sepId]);
-      types.push([...q.map(() => 0), ...ids.map(() => 1), 1]);
+      inputs.push([...head, ...ids, ...after.map(([id]) => id)]);
+      types.push([...headTypes, ...ids.map(() => secondType), ...after.map(([, t]) => t)]);
     }
     if (options.signal?.aborted) throw abortedError();
     const logits = await this.serially(() => this.encoder.encode(inputs, { types, ...(options.signal ? { signal: options.signal } : {}) }));

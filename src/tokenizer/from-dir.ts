@@ -9,7 +9,7 @@ import { pieceOutput, pieceRules } from './decoder-pieces.js';
 import { TokenizerError } from './errors.js';
 import { TokenTable } from './token-table.js';
 import { type SpecialSettings, TableTokenizer } from './table-tokenizer.js';
-import type { Tokenizer } from './types.js';
+import type { PairTemplate, Tokenizer } from './types.js';
 
 type Json = Record<string, unknown>;
 
@@ -53,6 +53,49 @@ function templateFirstSpecial(tokenizerJson: Json): string | undefined {
       const cls = p.cls as unknown[] | undefined;
       return typeof cls?.[0] === 'string' ? cls[0] : undefined;
     }
+  }
+  return undefined;
+}
+
+/**
+ * tokenizer.json's pair template: TemplateProcessing's "pair" list, or what RobertaProcessing
+ * (<s> A </s> </s> B </s>) and BertProcessing ([CLS] A [SEP] B [SEP], B of type 1) mean.
+ */
+function pairTemplateOf(tokenizerJson: Json, vocab: Map<string, number>): PairTemplate | undefined {
+  const pp = tokenizerJson.post_processor as Json | null | undefined;
+  if (!pp) return undefined;
+  const procs = pp.type === 'Sequence' && Array.isArray(pp.processors) ? (pp.processors as Json[]) : [pp];
+  for (const p of procs) {
+    if (p.type === 'RobertaProcessing' || p.type === 'BertProcessing') {
+      const id = (x: unknown) => (Array.isArray(x) && typeof x[1] === 'number' ? x[1] : undefined);
+      const cls = id(p.cls);
+      const sep = id(p.sep);
+      if (cls === undefined || sep === undefined) return undefined;
+      return p.type === 'RobertaProcessing'
+        ? { before: [[cls, 0]], between: [[sep, 0], [sep, 0]], after: [[sep, 0]], firstType: 0, secondType: 0 }
+        : { before: [[cls, 0]], between: [[sep, 0]], after: [[sep, 1]], firstType: 0, secondType: 1 };
+    }
+    if (p.type !== 'TemplateProcessing' || !Array.isArray(p.pair)) continue;
+    const specials = (p.special_tokens ?? {}) as Record<string, Json>;
+    const parts: Array<Array<readonly [number, number]>> = [[], [], []];
+    const types: number[] = [];
+    for (const item of p.pair as Json[]) {
+      const seq = item.Sequence as Json | undefined;
+      const sp = item.SpecialToken as Json | undefined;
+      if (seq) {
+        types.push(typeof seq.type_id === 'number' ? seq.type_id : 0);
+      } else if (sp && typeof sp.id === 'string') {
+        const ids = Array.isArray(specials[sp.id]?.ids) ? (specials[sp.id]!.ids as unknown[]) : [vocab.get(sp.id)];
+        for (const i of ids) {
+          if (typeof i !== 'number') return undefined;
+          parts[types.length]!.push([i, typeof sp.type_id === 'number' ? sp.type_id : 0]);
+        }
+      } else {
+        return undefined;
+      }
+    }
+    if (types.length !== 2) return undefined;
+    return { before: parts[0]!, between: parts[1]!, after: parts[2]!, firstType: types[0]!, secondType: types[1]! };
   }
   return undefined;
 }
@@ -151,5 +194,6 @@ export async function tokenizerFromDir(dir: string): Promise<Tokenizer> {
     addBos = first !== undefined && bosId !== undefined && vocab.get(first) === bosId;
   }
 
-  return new DirTokenizer(hf, table, vocab, { bosId, eosId, addBos, addEos, addSpacePrefix: rules.dropLeadingSpace }, manual);
+  const pairTemplate = pairTemplateOf(tokenizerJson, vocab);
+  return new DirTokenizer(hf, table, vocab, { bosId, eosId, addBos, addEos, addSpacePrefix: rules.dropLeadingSpace, pairTemplate }, manual);
 }

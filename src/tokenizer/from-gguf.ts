@@ -175,7 +175,11 @@ export async function tokenizerFromGguf(metadata: Record<string, GgufMetadataVal
     const { bosId, sepId } = vocab;
     const missing = [bosId === undefined && 'a bos ([CLS]) token', sepId === undefined && 'a separator ([SEP]) token'].filter(Boolean).join(' and ');
     const spec: EncoderSpec = { kind: 'wpm', vocab: packed, options: { lowercase: vocab.lowercase!, stripAccents: vocab.stripAccents! } };
-    return new GgufTokenizer(spec, { first: bosId, last: sepId, missing: missing || undefined }, table, vocab, startWorker);
+    // a BERT pair as llama.cpp's reranking input and transformers read it: [CLS] A [SEP] B [SEP], B of type 1
+    const pairTemplate = bosId !== undefined && sepId !== undefined
+      ? { before: [[bosId, 0] as const], between: [[sepId, 0] as const], after: [[sepId, 1] as const], firstType: 0, secondType: 1 }
+      : undefined;
+    return new GgufTokenizer(spec, { first: bosId, last: sepId, missing: missing || undefined }, table, { ...vocab, pairTemplate }, startWorker);
   }
   const wrapping = { first: vocab.addBos ? vocab.bosId : undefined, last: vocab.addEos ? vocab.eosId : undefined };
   return new GgufTokenizer({ kind: 'spm', vocab: packed }, wrapping, table, vocab, startWorker);

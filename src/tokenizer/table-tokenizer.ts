@@ -2,7 +2,7 @@
 // BOS/EOS settings. Each source supplies only its encoder and its text → id lookup.
 import { TokenizerError } from './errors.js';
 import type { TokenTable } from './token-table.js';
-import type { Tokenizer } from './types.js';
+import type { PairTemplate, Tokenizer } from './types.js';
 
 export interface SpecialSettings {
   bosId: number | undefined;
@@ -10,6 +10,7 @@ export interface SpecialSettings {
   addBos: boolean;
   addEos: boolean;
   addSpacePrefix: boolean;
+  pairTemplate?: PairTemplate | undefined;
 }
 
 export abstract class TableTokenizer implements Tokenizer {
@@ -17,6 +18,7 @@ export abstract class TableTokenizer implements Tokenizer {
   readonly eosId: number | undefined;
   readonly addBos: boolean;
   readonly addSpacePrefix: boolean;
+  readonly pairTemplate: PairTemplate | undefined;
   protected readonly addEos: boolean;
 
   constructor(
@@ -28,6 +30,7 @@ export abstract class TableTokenizer implements Tokenizer {
     this.addBos = s.addBos;
     this.addEos = s.addEos;
     this.addSpacePrefix = s.addSpacePrefix;
+    this.pairTemplate = s.pairTemplate;
   }
 
   get vocabSize(): number {

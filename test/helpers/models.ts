@@ -209,6 +209,25 @@ export const rerankerModels: ReadonlyArray<RerankerFixture> = [
   rerankerModel({ asConverted: true }),
 ];
 
+/** An XLM-RoBERTa cross-encoder as BAAI/bge-reranker-base and -v2-m3 are published
+ * (scripts/make-tiny-xlmr-reranker, seed 1, tiny shapes, F32): the HF directory
+ * (XLMRobertaForSequenceClassification, "roberta."-prefixed encoder, classifier.dense and
+ * classifier.out_proj, sentencepiece.bpe.model and tokenizer.json with its Unigram vocabulary and
+ * precompiled charsmap, pair template <s> A </s> </s> B </s>) and the GGUF llama.cpp's converter
+ * writes from it (arch bert, position rows cut by pad + 1, tokenizer model "t5"). The
+ * SentencePiece model is a real one trained by sentencepiece on licence texts
+ * (scripts/tinymodels/unigram.model); XLM-R's own is not available here. */
+export interface XlmrRerankerFixture {
+  gguf: string;
+  hfDir: string;
+  args: string[];
+}
+export const xlmrReranker: XlmrRerankerFixture = {
+  gguf: path.join(rerankerModelDir, 'xlmr-rank.gguf'),
+  hfDir: path.join(rerankerModelDir, 'xlmr-rank-hf'),
+  args: ['--seed', '1', '--type', 'f32'],
+};
+
 /** scripts/reference-cross-encoder: the transformers forward pass of an HF cross-encoder directory
  * in float64. pairs: [query ids, document ids] without special tokens; flags e.g. ['--token-types',
  * 'zero'], ['--no-pooler'], ['--activation', 'config']. Returns one raw logit per pair by default. */

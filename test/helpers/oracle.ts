@@ -73,6 +73,27 @@ export async function oracleEmbeddings(path: string, inputs: readonly number[][]
 }
 
 /**
+ * llama.cpp's relevance probabilities (its reranking: bos q eos sep d eos, the classifier's
+ * logit through a sigmoid) for [query ids, document ids] pairs given without special tokens.
+ */
+export async function oracleRank(path: string, pairs: ReadonlyArray<readonly [readonly number[], readonly number[]]>): Promise<number[]> {
+  const model = await getModel(path);
+  const ctx = await model.createRankingContext({ threads: 2 });
+  try {
+    const out: number[] = [];
+    for (const [q, d] of pairs) out.push(await ctx.rank([...q] as never, [...d] as never));
+    return out;
+  } finally {
+    await ctx.dispose();
+  }
+}
+
+/** llama.cpp's tokens for a text as it tokenizes it, no special tokens added. */
+export async function oracleTokens(path: string, text: string): Promise<number[]> {
+  return [...(await getModel(path)).tokenize(text)].map(Number);
+}
+
+/**
  * llama.cpp's tokens for a text with the specials its embedding path adds ([CLS] ... [SEP] for
  * WordPiece vocabularies, as node-llama-cpp's embedding context prepares an input).
  */
