@@ -1,7 +1,8 @@
 // XLM-RoBERTa cross-encoders (BAAI/bge-reranker-base / -v2-m3 layout): SentencePiece Unigram
 // tokens as transformers' tokenizer.json and llama.cpp make them; scores
 // against the float64 transformers forward pass (scripts/reference-cross-encoder) for the HF
-// directory, and against llama.cpp's reranking on the GGUF llama.cpp's converter writes.
+// directory, and against llama.cpp's reranking on the GGUF llama.cpp's converter writes (its
+// UGM vocabulary tokenized by src/tokenizer/ugm.ts).
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { loadReranker } from '../src/engine/reranker.js';
@@ -26,6 +27,24 @@ const texts = [
 ];
 
 describe('XLM-RoBERTa rerankers', () => {
+  it('the GGUF (its UGM vocabulary) reranks as the HF directory and as llama.cpp\'s reranking', async () => {
+    const gguf = await loadReranker(fixture.gguf, { threads: 2 });
+    const hf = await loadReranker(fixture.hfDir, { threads: 2 });
+    try {
+      const query = texts[0]!;
+      const docs = texts.slice(1);
+      const a = await gguf.rerank(query, docs);
+      expect(await hf.rerank(query, docs)).toEqual(a);
+      const q = await oracleTokens(fixture.gguf, query);
+      const llama = await oracleRank(fixture.gguf, await Promise.all(docs.map(async (d) => [q, await oracleTokens(fixture.gguf, d)] as const)));
+      const byIndex = [...a.results].sort((x, y) => x.index - y.index);
+      byIndex.forEach((x, i) => expect(Math.abs(logit(x.relevanceScore) - logit(llama[i]!)), `document ${i}`).toBeLessThanOrEqual(TOL));
+    } finally {
+      await gguf.close();
+      await hf.close();
+    }
+  });
+
   it('tokenize as transformers\' tokenizer.json and llama.cpp (its UGM on the GGUF) do', async () => {
     const r = await loadReranker(fixture.hfDir, { threads: 2 });
     try {

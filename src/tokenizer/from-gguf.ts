@@ -144,8 +144,9 @@ class GgufTokenizer extends TableTokenizer {
 }
 
 /**
- * Builds the tokenizer a GGUF file carries: SentencePiece "llama" vocabularies (Gemma's) and
- * WordPiece "bert" ones (BERT-family embedding models), each encoded as llama.cpp encodes it.
+ * Builds the tokenizer a GGUF file carries: SentencePiece "llama" vocabularies (Gemma's),
+ * WordPiece "bert" ones (BERT-family embedding models) and Unigram "t5" ones (XLM-RoBERTa
+ * rerankers), each encoded as llama.cpp encodes it.
  * Long texts are encoded on a worker thread, started on first use or at once with
  * `startWorker` (a server does not want to pay for it while streams run); close() ends it.
  */
@@ -182,5 +183,16 @@ export async function tokenizerFromGguf(metadata: Record<string, GgufMetadataVal
     return new GgufTokenizer(spec, { first: bosId, last: sepId, missing: missing || undefined }, table, { ...vocab, pairTemplate }, startWorker);
   }
   const wrapping = { first: vocab.addBos ? vocab.bosId : undefined, last: vocab.addEos ? vocab.eosId : undefined };
+  if (vocab.model === 't5') {
+    // a pair as llama.cpp's reranking joins it: bos? A eos? sep? B eos? (XLM-R: <s> A </s> </s> B </s>)
+    const { bosId, eosId, sepId } = vocab;
+    const one = (on: boolean, id: number | undefined) => (on && id !== undefined ? [[id, 0] as const] : []);
+    const between = [...one(vocab.addEos, eosId), ...one(vocab.addSep!, sepId)];
+    const pairTemplate = between.length > 0
+      ? { before: one(vocab.addBos, bosId), between, after: one(vocab.addEos, eosId), firstType: 0, secondType: 0 }
+      : undefined;
+    const spec: EncoderSpec = { kind: 'ugm', vocab: packed, options: { charsmap: vocab.charsmap!, removeExtraWhitespaces: vocab.removeExtraWhitespaces! } };
+    return new GgufTokenizer(spec, wrapping, table, { ...vocab, pairTemplate }, startWorker);
+  }
   return new GgufTokenizer({ kind: 'spm', vocab: packed }, wrapping, table, vocab, startWorker);
 }

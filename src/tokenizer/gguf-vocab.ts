@@ -7,8 +7,8 @@ import { TokenizerError } from './errors.js';
 /** GGUF token types (llama_token_type). */
 export const TokenType = { UNDEFINED: 0, NORMAL: 1, UNKNOWN: 2, CONTROL: 3, USER_DEFINED: 4, UNUSED: 5, BYTE: 6 } as const;
 
-/** The GGUF tokenizer models we encode: llama.cpp's SPM and WPM vocabulary types. */
-export type GgufTokenizerModel = 'llama' | 'bert';
+/** The GGUF tokenizer models we encode: llama.cpp's SPM, WPM and UGM vocabulary types. */
+export type GgufTokenizerModel = 'llama' | 'bert' | 't5';
 
 export interface GgufVocab {
   model: GgufTokenizerModel;
@@ -26,6 +26,10 @@ export interface GgufVocab {
   /** "bert" only: BertNormalizer options (tokenizer.ggml.normalizer.*) */
   lowercase?: boolean;
   stripAccents?: boolean;
+  /** "t5" only: tokenizer.ggml.precompiled_charsmap, remove_extra_whitespaces, add_sep_token */
+  charsmap?: Uint8Array;
+  removeExtraWhitespaces?: boolean;
+  addSep?: boolean;
 }
 
 function bad(message: string): TokenizerError {
@@ -63,9 +67,9 @@ export function readGgufVocab(md: Record<string, GgufMetadataValue>): GgufVocab 
   if (!md || typeof md !== 'object') throw new TokenizerError('ERR_INVALID_ARG', 'tokenizerFromGguf() takes the metadata object of a GGUF model (Model.metadata())');
   const model = md['tokenizer.ggml.model'];
   if (model === undefined) throw bad('tokenizer.ggml.model is missing');
-  if (model !== 'llama' && model !== 'bert') {
+  if (model !== 'llama' && model !== 'bert' && model !== 't5') {
     throw new TokenizerError('ERR_UNSUPPORTED_TOKENIZER',
-      `GGUF tokenizer model '${String(model).slice(0, 64)}' is not supported (only SentencePiece 'llama' vocabularies, as Gemma GGUFs carry, and WordPiece 'bert' ones, as BERT-family embedding GGUFs carry); load the model from its HF directory instead`);
+      `GGUF tokenizer model '${String(model).slice(0, 64)}' is not supported (SentencePiece 'llama' vocabularies, as Gemma GGUFs carry, WordPiece 'bert' ones, as BERT-family embedding GGUFs carry, and Unigram 't5' ones, as XLM-RoBERTa rerankers carry, are); load the model from its HF directory instead`);
   }
   const tokens = md['tokenizer.ggml.tokens'];
   if (!Array.isArray(tokens) || tokens.length === 0 || !tokens.every((t) => typeof t === 'string')) throw bad('tokenizer.ggml.tokens is missing or not a list of strings');
@@ -76,6 +80,7 @@ export function readGgufVocab(md: Record<string, GgufMetadataValue>): GgufVocab 
   const types = typesIn ? Int32Array.from(typesIn) : new Int32Array(n).fill(TokenType.NORMAL);
 
   if (model === 'bert') return bertVocab(md, tokens as string[], scores, types);
+  if (model === 't5') return ugmVocab(md, tokens as string[], scores, types);
 
   // llama.cpp's SPM defaults: bos 1, eos 2, unk 0, add_bos true, add_space_prefix true
   const bosId = tokenIdKey(md, 'tokenizer.ggml.bos_token_id', 1, n);
@@ -129,5 +134,40 @@ function bertVocab(md: Record<string, GgufMetadataValue>, tokens: string[], scor
     addSpacePrefix: true,
     lowercase,
     stripAccents: flag(md, 'tokenizer.ggml.normalizer.strip_accents', lowercase),
+  };
+}
+
+/**
+ * llama.cpp's UGM settings: bos none, eos 1, unk 2, no separator unless the file names them;
+ * add_bos false, add_eos true, add_space_prefix and remove_extra_whitespaces false unless stated
+ * (XLM-RoBERTa's converter states them all).
+ */
+function ugmVocab(md: Record<string, GgufMetadataValue>, tokens: string[], scores: Float32Array, types: Int32Array): GgufVocab {
+  const n = tokens.length;
+  const bosId = tokenIdKey(md, 'tokenizer.ggml.bos_token_id', -1, n);
+  const eosId = tokenIdKey(md, 'tokenizer.ggml.eos_token_id', 1, n);
+  const unkId = tokenIdKey(md, 'tokenizer.ggml.unknown_token_id', 2, n);
+  const sepId = tokenIdKey(md, 'tokenizer.ggml.seperator_token_id', -1, n);
+  const raw = md['tokenizer.ggml.precompiled_charsmap'];
+  let charsmap: Uint8Array = new Uint8Array(0);
+  if (raw !== undefined) {
+    if (!(raw instanceof Uint8Array || raw instanceof Int8Array)) throw bad('tokenizer.ggml.precompiled_charsmap is not an array of bytes');
+    charsmap = new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength);
+  }
+  return {
+    model: 't5',
+    tokens,
+    scores,
+    types,
+    bosId,
+    eosId,
+    unkId,
+    sepId,
+    addBos: flag(md, 'tokenizer.ggml.add_bos_token', false) && bosId !== undefined,
+    addEos: flag(md, 'tokenizer.ggml.add_eos_token', true) && eosId !== undefined,
+    addSep: flag(md, 'tokenizer.ggml.add_sep_token', false) && sepId !== undefined,
+    addSpacePrefix: flag(md, 'tokenizer.ggml.add_space_prefix', false),
+    removeExtraWhitespaces: flag(md, 'tokenizer.ggml.remove_extra_whitespaces', false),
+    charsmap,
   };
 }
