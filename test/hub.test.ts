@@ -11,12 +11,12 @@ import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 import {
-  catalog, embeddingCatalog, embeddingCatalogEntry, HubError, listCachedModels, parseModelRef, resolveModel, type HubLogger, type ResolveOptions,
+  catalog, embeddingCatalog, embeddingCatalogEntry, HubError, listCachedModels, parseModelRef, rerankerCatalog, rerankerCatalogEntry, resolveModel, type HubLogger, type ResolveOptions,
 } from '../src/hub/index.js';
 import { resolveToken } from '../src/hub/token.js';
 import { Batch, Model } from '../src/runtime/index.js';
 import { FakeHub, gitOid, safetensorsFile, sha256, type FakeFile } from './helpers/fake-hub.js';
-import { encoderModels, hfModel, hfTwin, root, testTokens, tinyModel } from './helpers/models.js';
+import { encoderModels, hfModel, hfTwin, root, testTokens, tinyModel, xlmrReranker } from './helpers/models.js';
 
 const GOOD = 'hf_goodTokenWithAccess0123456789';
 const NOACCESS = 'hf_validTokenWithoutAccess987654';
@@ -144,6 +144,15 @@ beforeAll(async () => {
     files['pytorch_model.bin'] = { content: Buffer.alloc(100_000, 3), lfs: true };
     hub.addRepo({ id: 'test-org/tiny-bge', commits: { [C4]: files }, refs: { main: C4 } });
   }
+  {
+    // the tiny XLM-R cross-encoder standing in for BAAI/bge-reranker-v2-m3, as its repo holds it
+    const files: Record<string, { content: Buffer; lfs?: boolean }> = {};
+    for (const f of fs.readdirSync(xlmrReranker.hfDir)) {
+      files[f] = { content: fs.readFileSync(path.join(xlmrReranker.hfDir, f)), lfs: f.endsWith('.safetensors') || f.endsWith('.model') };
+    }
+    files['pytorch_model.bin'] = { content: Buffer.alloc(100_000, 3), lfs: true };
+    hub.addRepo({ id: 'BAAI/bge-reranker-v2-m3', commits: { [C4]: files }, refs: { main: C4 } });
+  }
   hub.addRepo({
     id: 'test-org/private-model',
     private: true,
@@ -257,6 +266,30 @@ describe('embedding catalog', () => {
     for (const e of embeddingCatalog) {
       expect(parseModelRef(e.id)).toEqual({ kind: 'hub', repo: e.id });
       if (e.minDimensions) expect(e.minDimensions).toBeLessThan(e.dimensions);
+    }
+  });
+});
+
+describe('reranker catalog', () => {
+  it('finds a reranker by HF id or short name; a short name loads the hub repo', async () => {
+    expect(rerankerCatalogEntry('bge-reranker-v2-m3')).toMatchObject({ id: 'BAAI/bge-reranker-v2-m3', arch: 'xlm-roberta', maxTokens: 8192 });
+    expect(rerankerCatalogEntry('cross-encoder/MS-MARCO-MiniLM-L-6-v2')?.arch).toBe('bert');
+    expect(rerankerCatalogEntry('bge-small-en-v1.5')).toBeUndefined();
+    const shorts = rerankerCatalog.map((e) => e.id.split('/')[1]!.toLowerCase());
+    expect(new Set(shorts).size).toBe(shorts.length);
+    const { loadReranker } = await import('../src/engine/reranker.js');
+    const before = hub.requests.length;
+    const r = await loadReranker('bge-reranker-v2-m3', { ...opts(), threads: 1 });
+    const local = await loadReranker(xlmrReranker.hfDir, { threads: 1 });
+    try {
+      expect(r.info.format).toBe('hf');
+      expect(hub.requests.slice(before).some((q) => q.path.includes('BAAI/bge-reranker-v2-m3') && q.path.endsWith('/tokenizer.json'))).toBe(true);
+      expect(hub.requests.slice(before).some((q) => q.path.endsWith('pytorch_model.bin'))).toBe(false);
+      const docs = ['the licence applies to copies', 'le café'];
+      expect(await r.rerank('which licence applies', docs)).toEqual(await local.rerank('which licence applies', docs));
+    } finally {
+      await r.close();
+      await local.close();
     }
   });
 });
@@ -700,6 +733,18 @@ describe('CLI: pull and models', () => {
     expect(t.stdout.split('\n')[0]).toMatch(/^id\s+family\s+size\s+tuned\s+gated\s+context/);
     expect(t.stdout).toMatch(/google\/gemma-3-1b-it\s+gemma3\s+1b\s+it\s+yes\s+32768/);
     expect(t.stdout.trim().split('\n')).toHaveLength(catalog.length + 1);
+  });
+
+  it('models --catalog --rerankers prints the rerankers; --rerankers alone is a usage error', async () => {
+    const j = await cli(['models', '--catalog', '--rerankers', '--json']);
+    expect(j.code).toBe(0);
+    expect(JSON.parse(j.stdout)).toEqual(JSON.parse(JSON.stringify(rerankerCatalog)));
+    const t = await cli(['models', '--catalog', '--rerankers']);
+    expect(t.stdout).toMatch(/BAAI\/bge-reranker-v2-m3\s+bge-reranker-v2-m3\s+xlm-roberta\s+8192\s+multilingual\s+no/);
+    expect(t.stdout.trim().split('\n')).toHaveLength(rerankerCatalog.length + 1);
+    const bad = await cli(['models', '--rerankers']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/go with --catalog/);
   });
 
   it('models --catalog --embeddings prints the embedding models with their dimensions', async () => {

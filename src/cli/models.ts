@@ -1,12 +1,14 @@
 import { parseArgs } from 'node:util';
 
-import { catalog, embeddingCatalog, hubCacheDir, listCachedModels } from '../hub/index.js';
+import { catalog, embeddingCatalog, hubCacheDir, listCachedModels, rerankerCatalog } from '../hub/index.js';
 import { formatBytes } from '../hub/progress.js';
+import { UsageError } from './args.js';
 
-export const modelsUsage = `predict-otron models [--catalog [--embeddings]] [--json]
+export const modelsUsage = `predict-otron models [--catalog [--embeddings | --rerankers]] [--json]
   Lists the models in the local Hugging Face cache (revisions, commits, sizes); --catalog lists
   the Gemma checkpoints on the hub instead (all gated: accept the licence on each model's page),
-  --catalog --embeddings the embedding models (dimensions, longest input, task prefixes).`;
+  --catalog --embeddings the embedding models (dimensions, longest input, task prefixes),
+  --catalog --rerankers the rerankers (cross-encoders).`;
 
 function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
@@ -17,9 +19,22 @@ function table(header: string[], rows: string[][]): string {
 export async function modelsCommand(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
-    options: { catalog: { type: 'boolean' }, embeddings: { type: 'boolean' }, json: { type: 'boolean' } },
+    options: { catalog: { type: 'boolean' }, embeddings: { type: 'boolean' }, rerankers: { type: 'boolean' }, json: { type: 'boolean' } },
     strict: true,
   });
+  if ((values.embeddings || values.rerankers) && !values.catalog) throw new UsageError('--embeddings and --rerankers go with --catalog');
+  if (values.embeddings && values.rerankers) throw new UsageError('--embeddings or --rerankers, not both');
+  if (values.catalog && values.rerankers) {
+    if (values.json) {
+      process.stdout.write(JSON.stringify(rerankerCatalog) + '\n');
+      return;
+    }
+    process.stdout.write(table(
+      ['id', 'short name', 'arch', 'max tokens', 'languages', 'gated'],
+      rerankerCatalog.map((e) => [e.id, e.id.split('/')[1]!, e.arch, String(e.maxTokens), e.languages, e.gated ? 'yes' : 'no']),
+    ));
+    return;
+  }
   if (values.catalog && values.embeddings) {
     if (values.json) {
       process.stdout.write(JSON.stringify(embeddingCatalog) + '\n');

@@ -3,11 +3,11 @@
 // tokenized as the model's tokenizer does ([CLS] ... [SEP] for BERT vocabularies), checked
 // against the model's length, then encoded in batches of whole inputs; `task` applies the model
 // card's query/document prefix and `dimensions` cuts a Matryoshka vector down.
-import { embeddingCatalogEntry, type EmbeddingCatalogEntry, parseModelRef } from '../hub/index.js';
+import { embeddingCatalogEntry } from '../hub/index.js';
 import type { NativeEncoderInfo } from '../runtime/addon.js';
 import type { Encoder } from '../runtime/encoder.js';
 import type { Tokenizer } from '../tokenizer/types.js';
-import { EncoderModel, loadEncoder, type LoadEncoderOptions } from './encoder-model.js';
+import { catalogEntryFor, EncoderModel, loadEncoder, type LoadEncoderOptions, repoOrFile } from './encoder-model.js';
 import { abortedError, EngineError, invalidArg } from './errors.js';
 
 export interface LoadEmbedderOptions extends LoadEncoderOptions {
@@ -66,8 +66,8 @@ export class Embedder extends EncoderModel {
 
   /** @internal use loadEmbedder() */
   static async create(ref: string, options: LoadEmbedderOptions = {}): Promise<Embedder> {
-    const entry = catalogEntryFor(ref);
-    const { encoder, tokenizer, path } = await loadEncoder(entry && !isGgufRef(ref) ? entry.id : ref, options, (enc) => {
+    const entry = catalogEntryFor(ref, embeddingCatalogEntry);
+    const { encoder, tokenizer, path } = await loadEncoder(repoOrFile(ref, entry), options, (enc) => {
       if (enc.info.pooling === 'rank') {
         throw new EngineError('ERR_UNSUPPORTED_MODEL', `${ref} is a reranker (a cross-encoder scores pairs, it gives no vectors); load it with loadReranker()`);
       }
@@ -176,25 +176,4 @@ function normalized(v: Float32Array): Float32Array {
   const inv = ss > 0 ? 1 / Math.sqrt(ss) : 0;
   for (let i = 0; i < v.length; i++) out[i] = v[i]! * inv;
   return out;
-}
-
-function isGgufRef(ref: string): boolean {
-  try {
-    const r = parseModelRef(ref);
-    return r.kind === 'local-gguf' || (r.kind === 'hub' && r.file !== undefined);
-  } catch {
-    return false;
-  }
-}
-
-/** The catalog entry for a reference: its short name, its HF id, or a GGUF in its repo. */
-function catalogEntryFor(ref: string): EmbeddingCatalogEntry | undefined {
-  const direct = embeddingCatalogEntry(ref);
-  if (direct) return direct;
-  try {
-    const r = parseModelRef(ref);
-    return r.kind === 'hub' ? embeddingCatalogEntry(r.repo) : undefined;
-  } catch {
-    return undefined;
-  }
 }

@@ -1,6 +1,6 @@
 // What embedding models and rerankers share: loading an encoder and its tokenizer from any model
 // reference, and running one encode at a time on it until close().
-import { resolveModel, type ResolveOptions } from '../hub/index.js';
+import { parseModelRef, resolveModel, type ResolveOptions } from '../hub/index.js';
 import type { WeightDtype } from '../runtime/addon.js';
 import { Encoder } from '../runtime/encoder.js';
 import { tokenizerFromDir, tokenizerFromGguf } from '../tokenizer/index.js';
@@ -42,6 +42,30 @@ export async function loadEncoder(ref: string, options: LoadEncoderOptions, chec
     await encoder.close();
     throw err;
   }
+}
+
+/** The catalog entry for a reference: its short name, its HF id, or a GGUF in its repo. */
+export function catalogEntryFor<T>(ref: string, lookup: (name: string) => T | undefined): T | undefined {
+  const direct = lookup(ref);
+  if (direct) return direct;
+  try {
+    const r = parseModelRef(ref);
+    return r.kind === 'hub' ? lookup(r.repo) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** What to load for a reference: a short name's HF id; a GGUF (local, or a file in a repo) as given. */
+export function repoOrFile(ref: string, entry: { id: string } | undefined): string {
+  if (!entry) return ref;
+  try {
+    const r = parseModelRef(ref);
+    if (r.kind === 'local-gguf' || (r.kind === 'hub' && r.file !== undefined)) return ref;
+  } catch {
+    // not a reference the parser knows: the catalog's id
+  }
+  return entry.id;
 }
 
 /** An encoder-backed model: its calls run one after another; close() waits for them. */

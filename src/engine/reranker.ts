@@ -7,7 +7,8 @@
 import type { NativeEncoderInfo } from '../runtime/addon.js';
 import type { Encoder } from '../runtime/encoder.js';
 import type { PairTemplate, Tokenizer } from '../tokenizer/types.js';
-import { EncoderModel, loadEncoder, type LoadEncoderOptions } from './encoder-model.js';
+import { rerankerCatalogEntry } from '../hub/index.js';
+import { catalogEntryFor, EncoderModel, loadEncoder, type LoadEncoderOptions, repoOrFile } from './encoder-model.js';
 import { abortedError, EngineError, invalidArg } from './errors.js';
 
 export type LoadRerankerOptions = LoadEncoderOptions;
@@ -47,7 +48,7 @@ export class Reranker extends EncoderModel {
 
   /** @internal use loadReranker() */
   static async create(ref: string, options: LoadRerankerOptions = {}): Promise<Reranker> {
-    const { encoder, tokenizer, path } = await loadEncoder(ref, options, (enc) => {
+    const { encoder, tokenizer, path } = await loadEncoder(repoOrFile(ref, catalogEntryFor(ref, rerankerCatalogEntry)), options, (enc) => {
       if (enc.info.pooling !== 'rank') {
         throw new EngineError('ERR_UNSUPPORTED_MODEL', `${ref} is an embedding model, not a reranker (a cross-encoder with a classification head); load it with loadEmbedder()`);
       }

@@ -4,6 +4,7 @@ export { parseModelRef, formatModelRef, type ModelRef } from './ref.js';
 export { resolveModel, type ResolvedModel, type ResolveOptions } from './resolve.js';
 export { catalog, catalogEntry, type CatalogEntry, type GemmaFamily } from './catalog.js';
 export { embeddingCatalog, embeddingCatalogEntry, type EmbeddingCatalogEntry } from './embedding-catalog.js';
+export { rerankerCatalog, rerankerCatalogEntry, type RerankerCatalogEntry } from './reranker-catalog.js';
 export {
   listCachedModels, cachedRevisions, repoCacheDir, repoFolderName, type CachedModel, type CachedRevision,
 } from './cache.js';
