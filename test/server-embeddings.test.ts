@@ -10,7 +10,7 @@ import { type RunningServer, startServer } from '../src/server/start.js';
 import { cosine } from './helpers/compare.js';
 import { encoderModel, tinyModel } from './helpers/models.js';
 import { disposeOracle, oracleEmbeddings, oracleTokenize } from './helpers/oracle.js';
-import { postJson } from './helpers/server.js';
+import { postJson, waitFor } from './helpers/server.js';
 
 const bert = encoderModel('bert', { vocab: 'bert', pooling: 'mean' });
 const nomic = encoderModel('nomic-bert', { vocab: 'bert', pooling: 'mean' });
@@ -149,6 +149,20 @@ describe('/v1/embeddings', () => {
     await bad({ model: 'text-embedding-3-small', input: 'x' }, 404, 'model');
     await bad({ model: 'chat', input: 'x' }, 400, 'model');
     expect((await client.embeddings.create({ model: EMB, input: 'still here' })).data).toHaveLength(1);
+  });
+
+  it('a client that aborts (the SDK\'s signal) cancels its encoding: answered 499, and the next request is served', async () => {
+    // 2,048 inputs of ~120 tokens: seconds of encoding, cut short
+    const input = Array.from({ length: 2048 }, (_, i) => Array.from({ length: 120 }, (_, j) => 1000 + ((i * 31 + j * 7) % 20000)));
+    const ac = new AbortController();
+    const pending = client.embeddings.create({ model: EMB, input, encoding_format: 'float' }, { signal: ac.signal });
+    await waitFor(() => server.inFlight === 1, 'the request to be encoding');
+    ac.abort();
+    await expect(pending).rejects.toThrow(/abort/i);
+    await waitFor(() => server.inFlight === 0, 'the encoding to stop', 5000);
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    expect(metrics).toMatch(/http_requests_total\{[^}]*route="\/v1\/embeddings"[^}]*status="499"[^}]*\} 1/);
+    expect((await client.embeddings.create({ model: EMB, input: 'after the abort' })).data).toHaveLength(1);
   });
 
   it('GET /v1/models lists chat and embedding models with their kind and dimensions; /ready covers them all', async () => {
