@@ -1,5 +1,6 @@
 import { UsageError } from './args.js';
 import { benchCommand, benchUsage } from './bench.js';
+import { chatCommand, chatUsage } from './chat.js';
 import { embedCommand, embedUsage } from './embed.js';
 import { logitsCommand, logitsUsage } from './logits.js';
 import { modelsCommand, modelsUsage } from './models.js';
@@ -13,6 +14,7 @@ const commands: Record<string, { run: (argv: string[]) => Promise<void>; usage: 
   models: { run: modelsCommand, usage: modelsUsage },
   serve: { run: (argv) => serveCommand(argv), usage: serveUsage },
   embed: { run: embedCommand, usage: embedUsage },
+  chat: { run: (argv) => chatCommand(argv), usage: chatUsage },
 };
 
 function usage(): string {
