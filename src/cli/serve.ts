@@ -12,8 +12,8 @@ export const DEFAULT_MODEL = 'google/gemma-3-270m-it';
 
 export const serveUsage = `predict-otron serve [--model REF] [--embedding-model REF[=ID] ...] [--reranker REF[=ID] ...] [--host 127.0.0.1] [--port 8080] [--ctx N] [--parallel N] [--threads N] [--api-key K]
     [--max-queue 64] [--swap-mib N] [--model-id NAME] [--cors ORIGINS] [--body-limit BYTES] [--shutdown-timeout SECONDS]
-    [--kv-type f16|f32] [--flash-attn on|off] [--dtype auto|f32|f16|bf16] [--offline] [--log-level info] [--log-prompts]
-  Serves the OpenAI API (POST /v1/chat/completions, /v1/completions, /v1/embeddings; GET /v1/models,
+    [--kv-type f16|f32] [--flash-attn on|off] [--dtype auto|f32|f16|bf16] [--offline] [--log-level info] [--log-prompts] [--no-webui]
+  Serves the chat page at / (--no-webui: not) and the OpenAI API (POST /v1/chat/completions, /v1/completions, /v1/embeddings; GET /v1/models,
   /v1/rerank, /health, /ready, /metrics). --embedding-model and --reranker (repeatable; ID is the name
   clients send, default the reference) serve embedding models and rerankers beside the chat model;
   without --model, only those. Each flag can also be set as PREDICT_OTRON_<FLAG> (e.g. PREDICT_OTRON_API_KEY,
@@ -25,7 +25,7 @@ const flags = {
   parallel: { type: 'string' }, threads: { type: 'string' }, 'api-key': { type: 'string' }, 'max-queue': { type: 'string' },
   'swap-mib': { type: 'string' }, 'model-id': { type: 'string' }, cors: { type: 'string' }, 'body-limit': { type: 'string' }, 'shutdown-timeout': { type: 'string' },
   'kv-type': { type: 'string' }, 'flash-attn': { type: 'string' }, dtype: { type: 'string' }, offline: { type: 'boolean' },
-  'log-level': { type: 'string' }, 'log-prompts': { type: 'boolean' },
+  'log-level': { type: 'string' }, 'log-prompts': { type: 'boolean' }, 'no-webui': { type: 'boolean' },
 } as const;
 
 type Values = {
@@ -115,7 +115,7 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv = proc
     host: (values.host as string | undefined) ?? '127.0.0.1', port,
     apiKeys: list(values['api-key'] as string | undefined), corsOrigins: list(values.cors as string | undefined),
     ...(bodyLimit !== undefined ? { bodyLimit } : {}),
-    logger, logPrompts: values['log-prompts'] === true,
+    logger, logPrompts: values['log-prompts'] === true, webui: values['no-webui'] !== true,
   });
   logger.info({ url: server.url, port: server.port, model: modelId, ref, embeddingModels: embeddings.map((e) => e.id), rerankers: rerankers.map((e) => e.id) },
     'listening; loading the models');

@@ -26,6 +26,7 @@ import { embeddingsRoute } from './routes/embeddings.js';
 import { rerankRoute } from './routes/rerank.js';
 import { modelsRoute } from './routes/models.js';
 import { opsRoutes } from './routes/ops.js';
+import { webuiRoute } from './routes/webui.js';
 import { Served, unknownModel } from './served.js';
 import { Tracker } from './shutdown.js';
 import { packageVersion } from './version.js';
@@ -77,6 +78,8 @@ export interface AppOptions {
   logPrompts?: boolean;
   /** Register the metrics here (default: a registry of the app's own). */
   registry?: Registry;
+  /** Serve the chat page at / (default true when it was built; `serve --no-webui` turns it off). */
+  webui?: boolean;
 }
 
 export interface ServerApp {
@@ -252,6 +255,7 @@ export function createApp(options: AppOptions): ServerApp {
     })),
   ]);
   opsRoutes(app, ctx, state, served);
+  if (options.webui !== false) webuiRoute(app);
 
   app.notFound((c) => errorResponse(new ApiError(404, `no route ${c.req.method} ${c.req.path}; see GET /v1/models, POST /v1/chat/completions, POST /v1/completions, POST /v1/embeddings, POST /v1/rerank`,
     'invalid_request_error', null, 'unknown_url')));
