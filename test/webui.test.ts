@@ -4,9 +4,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
+import { serve } from '@hono/node-server';
+import { Hono } from 'hono';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { type LanguageModel, loadModel } from '../src/engine/language-model.js';
+import { createApp } from '../src/server/app.js';
+import { startServer } from '../src/server/start.js';
 import { gemma3VocabModel, root } from './helpers/models.js';
 import { startTestServer, type TestServer, waitFor } from './helpers/server.js';
 
@@ -39,7 +44,7 @@ async function open(url: string, viewport = { width: 1100, height: 800 }): Promi
   });
   page.on('dialog', (d) => {
     dialogs.push(d.message());
-    void d.dismiss();
+    if (d.type() !== 'prompt') void d.dismiss(); // a prompt (rename) is the test's to answer
   });
   await page.goto(url);
   return { page, foreign, dialogs };
@@ -80,6 +85,9 @@ describe('the chat page', () => {
     await page.getByRole('textbox', { name: 'Message' }).fill('Tell me a long story.');
     await page.getByRole('textbox', { name: 'Message' }).press('Enter');
     await waitFor(() => t.model.stats().generatedTokens > before + 5, 'the reply to be under way');
+    // the numbers show while it streams
+    await page.getByRole('article').first().getByText(/tokens · [\d.]+ tokens\/s · first token in \d+ ms/).waitFor();
+    expect(await page.getByRole('button', { name: 'Stop' }).count()).toBe(1);
     await page.getByRole('button', { name: 'Stop' }).click();
     await page.getByText('(stopped)').waitFor();
     await waitFor(() => t.model.stats().active === 0, 'the server to stop generating', 5000);
@@ -120,6 +128,12 @@ describe('the chat page', () => {
     expect(dialogs).toEqual([]);
     expect(foreign).toEqual([]);
     await page.screenshot({ path: path.join(shots, 'inert.png') });
+    // the copy buttons: a code block's code, a message's Markdown source
+    await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: t.url });
+    await reply.getByRole('button', { name: 'Copy code' }).click();
+    await expect.poll(() => page.evaluate(() => navigator.clipboard.readText())).toBe('console.log("<b>hi</b>")\n');
+    await reply.getByRole('button', { name: 'Copy', exact: true }).click();
+    await expect.poll(() => page.evaluate(() => navigator.clipboard.readText())).toBe(evil);
     await page.context().close();
   });
 
@@ -161,6 +175,22 @@ describe('the chat page', () => {
     }
   });
 
+  it('follows the system\'s dark theme', async () => {
+    const context = await browser.newContext({ colorScheme: 'dark' });
+    const page = await context.newPage();
+    await page.goto(`${t.url}/`);
+    await page.getByRole('textbox', { name: 'Message' }).waitFor();
+    expect(await page.evaluate(() => getComputedStyle(document.body).backgroundColor)).toBe('rgb(21, 21, 23)');
+    await page.screenshot({ path: path.join(shots, 'dark.png') });
+    await context.close();
+    const light = await browser.newContext({ colorScheme: 'light' });
+    const p2 = await light.newPage();
+    await p2.goto(`${t.url}/`);
+    await p2.getByRole('textbox', { name: 'Message' }).waitFor();
+    expect(await p2.evaluate(() => getComputedStyle(document.body).backgroundColor)).toBe('rgb(255, 255, 255)');
+    await light.close();
+  });
+
   it('works at 375 px: nothing wider than the screen, the message box and Send in reach', async () => {
     const { page } = await open(`${t.url}/`, { width: 375, height: 740 });
     await expect.poll(() => page.getByRole('combobox', { name: 'Model' }).inputValue()).toBe('tiny');
@@ -175,5 +205,128 @@ describe('the chat page', () => {
     }
     await page.screenshot({ path: path.join(shots, 'phone.png'), fullPage: true });
     await page.context().close();
+  });
+
+  it('settings and presets are sent and kept; Shift+Enter adds a line; regenerate and edit-and-resend', async () => {
+    const { page } = await open(`${t.url}/`);
+    await expect.poll(() => page.getByRole('combobox', { name: 'Model' }).inputValue()).toBe('tiny');
+    await page.getByRole('button', { name: 'Settings' }).click();
+    await page.getByLabel('System prompt').fill('Be brief.');
+    await page.getByRole('button', { name: 'Precise' }).click();
+    await page.getByLabel('Max tokens').fill('16');
+    const box = page.getByRole('textbox', { name: 'Message' });
+    await box.fill('line one');
+    await box.press('Shift+Enter');
+    await box.pressSequentially('line two');
+    expect(await box.inputValue()).toBe('line one\nline two');
+    let sent = page.waitForRequest((r) => r.url().endsWith('/v1/chat/completions'));
+    await box.press('Enter');
+    const body = (await sent).postDataJSON() as { messages: Array<{ role: string; content: string }>; temperature: number; top_p: number; max_tokens: number };
+    expect(body).toMatchObject({ temperature: 0.2, top_p: 0.9, max_tokens: 16 });
+    expect(body.messages).toEqual([{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'line one\nline two' }]);
+    await page.getByRole('button', { name: 'Regenerate' }).waitFor();
+
+    sent = page.waitForRequest((r) => r.url().endsWith('/v1/chat/completions'));
+    await page.getByRole('button', { name: 'Regenerate' }).click();
+    expect(((await sent).postDataJSON() as typeof body).messages).toEqual(body.messages);
+    await page.getByRole('button', { name: 'Regenerate' }).waitFor();
+    expect(await page.getByRole('article').count()).toBe(1);
+
+    await page.getByRole('button', { name: 'Edit' }).click();
+    expect(await box.inputValue()).toBe('line one\nline two');
+    expect(await page.getByRole('article').count()).toBe(0); // the question and its reply leave together
+    await box.fill('an edited question');
+    sent = page.waitForRequest((r) => r.url().endsWith('/v1/chat/completions'));
+    await box.press('Enter');
+    expect(((await sent).postDataJSON() as typeof body).messages.at(-1)).toEqual({ role: 'user', content: 'an edited question' });
+    await page.getByRole('button', { name: 'Regenerate' }).waitFor();
+
+    await page.reload(); // settings are kept per browser
+    await page.getByRole('button', { name: 'Settings' }).click();
+    expect(await page.getByLabel('System prompt').inputValue()).toBe('Be brief.');
+    expect(await page.getByLabel('Max tokens').inputValue()).toBe('16');
+    await page.context().close();
+  });
+
+  it('conversations: new, rename, delete, export and import as JSON', async () => {
+    const { page } = await open(`${t.url}/`);
+    await expect.poll(() => page.getByRole('combobox', { name: 'Model' }).inputValue()).toBe('tiny');
+    await page.getByRole('button', { name: 'Settings' }).click();
+    await page.getByLabel('Max tokens').fill('4');
+    await page.getByRole('textbox', { name: 'Message' }).fill('first question');
+    await page.getByRole('button', { name: 'Send' }).click();
+    await page.getByRole('article').first().getByText(/tokens\/s/).waitFor();
+    page.once('dialog', (d) => void d.accept('Renamed chat'));
+    await page.getByRole('button', { name: 'Rename first question' }).click();
+    await page.getByRole('button', { name: 'Renamed chat', exact: true }).waitFor();
+    await page.getByRole('button', { name: 'New chat' }).click();
+    expect(await page.getByRole('article').count()).toBe(0);
+
+    const download = page.waitForEvent('download');
+    await page.getByRole('button', { name: 'Export' }).click();
+    const file = path.join(shots, 'export.json');
+    await (await download).saveAs(file);
+    const exported = JSON.parse(fs.readFileSync(file, 'utf8')) as Array<{ title: string; messages: unknown[] }>;
+    expect(exported.map((c) => c.title)).toEqual(['New chat', 'Renamed chat']);
+    expect(exported[1]!.messages).toHaveLength(2);
+
+    await page.getByRole('button', { name: 'Delete Renamed chat' }).click();
+    expect(await page.getByRole('button', { name: 'Renamed chat', exact: true }).count()).toBe(0);
+    await page.getByLabel('Import conversations').setInputFiles(file);
+    await page.getByRole('button', { name: 'Renamed chat', exact: true }).waitFor();
+    await page.getByRole('button', { name: 'Renamed chat', exact: true }).click();
+    expect(await page.getByRole('article').count()).toBe(1);
+    fs.writeFileSync(path.join(shots, 'bad.json'), '{"nope": 1}');
+    await page.getByLabel('Import conversations').setInputFiles(path.join(shots, 'bad.json'));
+    await page.getByRole('alert').getByText(/could not import bad.json/).waitFor();
+    await page.context().close();
+  });
+
+  it('a banner while the model loads and while the server cannot be reached; the page recovers', async () => {
+    let resolve!: (m: LanguageModel) => void;
+    const model = new Promise<LanguageModel>((r) => (resolve = r));
+    const server = await startServer({ model, modelId: 'late', port: 0, logger: false });
+    const { page } = await open(`${server.url}/`);
+    try {
+      await page.getByRole('status').getByText(/loading its model/).waitFor();
+      await page.screenshot({ path: path.join(shots, 'loading.png') });
+      resolve(await loadModel(gemma3VocabModel, { contextSize: 256, parallel: 1 }));
+      await expect.poll(() => page.getByRole('combobox', { name: 'Model' }).inputValue()).toBe('late');
+      expect(await page.getByRole('status').count()).toBe(0);
+    } finally {
+      await server.close(1000);
+    }
+    // the server is gone: sending says so, and a banner stays until it is back
+    await page.getByRole('textbox', { name: 'Message' }).fill('anyone there?');
+    await page.getByRole('button', { name: 'Send' }).click();
+    await page.getByRole('alert').getByText(/could not be reached/).waitFor();
+    await page.getByRole('status').getByText(/cannot be reached/).waitFor();
+    await page.context().close();
+  });
+
+  it('works mounted under a prefix of another app (createApp)', async () => {
+    const served = createApp({ model: t.model, modelId: 'tiny', logger: false });
+    const parent = new Hono();
+    parent.get('/', (c) => c.text('the parent app'));
+    parent.route('/chat', served.app);
+    const server = serve({ fetch: parent.fetch, port: 0, hostname: '127.0.0.1' });
+    await new Promise((r) => server.once('listening', r));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const { page, foreign } = await open(`http://127.0.0.1:${port}/chat`);
+      expect(page.url()).toBe(`http://127.0.0.1:${port}/chat/index.html`);
+      await expect.poll(() => page.getByRole('combobox', { name: 'Model' }).inputValue()).toBe('tiny');
+      await page.getByRole('button', { name: 'Settings' }).click();
+      await page.getByLabel('Max tokens').fill('4');
+      const sent = page.waitForRequest((r) => r.url().includes('/v1/chat/completions'));
+      await page.getByRole('textbox', { name: 'Message' }).fill('Hi');
+      await page.getByRole('button', { name: 'Send' }).click();
+      expect((await sent).url()).toBe(`http://127.0.0.1:${port}/chat/v1/chat/completions`);
+      await page.getByRole('article').first().getByText(/tokens\/s/).waitFor();
+      expect(foreign).toEqual([]);
+      await page.context().close();
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
   });
 });

@@ -79,6 +79,7 @@ export function App() {
   const [draft, setDraft] = useState('');
   const [error, setError] = useState(null);
   const [busy, setBusy] = useState(false);
+  const [recheck, setRecheck] = useState(0); // bumped when a request finds the server gone
   const abort = useRef(null);
   const input = useRef(null);
   const current = conversations.find((c) => c.id === currentId) ?? conversations[0];
@@ -113,7 +114,7 @@ export function App() {
       stopped = true;
       clearTimeout(timer);
     };
-  }, [apiKey]);
+  }, [apiKey, recheck]);
 
   const update = (id, fn) => setConversations((list) => list.map((c) => (c.id === id ? fn(c) : c)));
 
@@ -143,7 +144,13 @@ export function App() {
         // the request failed: the empty reply goes, the message stays for a retry
         update(conv.id, (c) => ({ ...c, messages }));
         if (err instanceof ApiError && err.status === 401) setNeedKey(true);
-        setError(err.message ?? String(err));
+        if (!(err instanceof ApiError)) {
+          // no answer at all: the server is gone or restarting; watch for it again
+          setError('the server could not be reached');
+          setRecheck((n) => n + 1);
+        } else {
+          setError(err.message ?? String(err));
+        }
       }
     } finally {
       abort.current = null;
@@ -162,10 +169,13 @@ export function App() {
     if (current.messages.at(-1)?.role === 'user') run(current, current.messages);
   };
   const regenerate = () => run(current, current.messages.slice(0, -1));
+  // the last question back into the message box; it and its reply leave the conversation
   const edit = () => {
-    const last = current.messages.at(-1);
-    setDraft(last.content);
-    update(current.id, (c) => ({ ...c, messages: c.messages.slice(0, -1) }));
+    const at = current.messages.findLastIndex((m) => m.role === 'user');
+    if (at < 0) return;
+    setDraft(current.messages[at].content);
+    update(current.id, (c) => ({ ...c, messages: c.messages.slice(0, at) }));
+    setError(null);
     input.current?.focus();
   };
 
@@ -216,6 +226,7 @@ export function App() {
   };
 
   const last = current.messages.length - 1;
+  const lastUser = current.messages.findLastIndex((m) => m.role === 'user');
   return html`
     <div class="layout">
       <header>
@@ -259,7 +270,7 @@ export function App() {
         <div class="messages">
           ${current.messages.map((m, i) => (m.role === 'assistant'
             ? html`<${Reply} key=${i} message=${m} last=${i === last} busy=${busy} onRegenerate=${regenerate} />`
-            : html`<${UserMessage} key=${i} message=${m} last=${i === last} busy=${busy} onEdit=${edit} />`))}
+            : html`<${UserMessage} key=${i} message=${m} last=${i === lastUser} busy=${busy} onEdit=${edit} />`))}
           ${error ? html`<div class="error" role="alert">${error} <button type="button" onClick=${retry}>Retry</button></div>` : null}
         </div>
         <form class="composer" onSubmit=${(e) => {

@@ -48,7 +48,9 @@ export function webuiRoute(app: Hono<Env>, dir: string = webuiDir): boolean {
   const page = (cache: string, a: Asset) => new Response(new Uint8Array(a.body), {
     headers: { 'content-type': a.type, 'cache-control': cache, 'content-security-policy': csp, 'x-content-type-options': 'nosniff' },
   });
-  app.get('/', () => page('no-cache', index));
+  // mounted under a prefix, '/' is '/prefix', where the page's relative URLs would miss it: there
+  // it moves to '/prefix/index.html'
+  app.get('/', (c) => (c.req.path.endsWith('/') ? page('no-cache', index) : c.redirect(`${c.req.path}/index.html`, 302)));
   app.get('/index.html', () => page('no-cache', index));
   app.get('/assets/*', (c) => {
     const a = assets.get(c.req.path.slice(c.req.path.indexOf('/assets/')));
