@@ -196,12 +196,12 @@ describe('an embeddings-only server (the embeddings service of a split deploymen
 });
 
 describe('predict-otron serve --embedding-model', () => {
-  it('serves embeddings only when no --model is named, and stops on SIGTERM', async () => {
+  it('serves embeddings only when no --model is named (--no-webui: no page), and stops on SIGTERM', async () => {
     const { spawn } = await import('node:child_process');
     const readline = await import('node:readline');
     const path = await import('node:path');
     const { root } = await import('./helpers/models.js');
-    const child = spawn(process.execPath, [path.join(root, 'bin', 'predict-otron.js'), 'serve', '--embedding-model', `${bert.gguf}=emb`, '--port', '0', '--threads', '1'],
+    const child = spawn(process.execPath, [path.join(root, 'bin', 'predict-otron.js'), 'serve', '--embedding-model', `${bert.gguf}=emb`, '--port', '0', '--threads', '1', '--no-webui'],
       { stdio: ['ignore', 'pipe', 'pipe'] });
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
     let stderr = '';
@@ -225,6 +225,7 @@ describe('predict-otron serve --embedding-model', () => {
       expect((await logged(/^embedding model ready/)).dimensions).toBe(64);
       const c = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: 'x', maxRetries: 0 });
       expect((await c.models.list()).data.map((m) => m.id)).toEqual(['emb']);
+      expect((await fetch(`http://127.0.0.1:${port}/`)).status).toBe(404); // --no-webui: no chat page
       const r = await c.embeddings.create({ model: 'emb', input: 'hello world' });
       expect(cosine(r.data[0]!.embedding, await reference(bert.gguf, 'hello world'))).toBeGreaterThanOrEqual(0.99999);
       expect(lines.some((l) => /^model ready/.test(String(l.msg)))).toBe(false); // no chat model was loaded

@@ -9,10 +9,11 @@ import { Hono } from 'hono';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { loadEmbedder } from '../src/engine/embedder.js';
 import { type LanguageModel, loadModel } from '../src/engine/language-model.js';
 import { createApp } from '../src/server/app.js';
 import { startServer } from '../src/server/start.js';
-import { gemma3VocabModel, root } from './helpers/models.js';
+import { encoderModels, gemma3VocabModel, root } from './helpers/models.js';
 import { startTestServer, type TestServer, waitFor } from './helpers/server.js';
 
 const shots = path.join(root, 'test', '.output', 'webui');
@@ -305,7 +306,9 @@ describe('the chat page', () => {
   });
 
   it('works mounted under a prefix of another app (createApp)', async () => {
-    const served = createApp({ model: t.model, modelId: 'tiny', logger: false });
+    // an embedding model beside the chat model: the picker lists chat models only
+    const emb = await loadEmbedder(encoderModels[0]!.gguf, { threads: 1 });
+    const served = createApp({ model: t.model, modelId: 'tiny', logger: false, embeddings: [{ model: emb, id: 'emb' }] });
     const parent = new Hono();
     parent.get('/', (c) => c.text('the parent app'));
     parent.route('/chat', served.app);
@@ -316,6 +319,7 @@ describe('the chat page', () => {
       const { page, foreign } = await open(`http://127.0.0.1:${port}/chat`);
       expect(page.url()).toBe(`http://127.0.0.1:${port}/chat/index.html`);
       await expect.poll(() => page.getByRole('combobox', { name: 'Model' }).inputValue()).toBe('tiny');
+      expect(await page.getByRole('combobox', { name: 'Model' }).locator('option').allInnerTexts()).toEqual(['tiny']);
       await page.getByRole('button', { name: 'Settings' }).click();
       await page.getByLabel('Max tokens').fill('4');
       const sent = page.waitForRequest((r) => r.url().includes('/v1/chat/completions'));
@@ -327,6 +331,48 @@ describe('the chat page', () => {
       await page.context().close();
     } finally {
       await new Promise((r) => server.close(r));
+      await emb.close();
     }
+  });
+
+  it('--no-webui / webui: false: no page, the API as before; the page ships in the npm package', async () => {
+    const bare = await startServer({ model: t.model, modelId: 'tiny', port: 0, logger: false, webui: false, closeModel: false });
+    try {
+      const res = await fetch(`${bare.url}/`);
+      expect(res.status).toBe(404);
+      expect((await res.json()).error.code).toBe('unknown_url');
+      expect((await fetch(`${bare.url}/v1/models`)).status).toBe(200);
+    } finally {
+      await bare.close(1000);
+    }
+    const { execFileSync } = await import('node:child_process');
+    const packed = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8' })) as Array<{ files: Array<{ path: string }> }>;
+    const files = packed[0]!.files.map((f) => f.path);
+    expect(files).toContain('dist/webui/index.html');
+    expect(files.some((f) => /^dist\/webui\/assets\/index-[\w-]+\.js$/.test(f))).toBe(true);
+    expect(files.some((f) => f.startsWith('webui/'))).toBe(false); // the sources stay out
+  });
+
+  it('a server that goes away mid-reply: the reply ends with a readable error and Retry', async () => {
+    const model = await loadModel(gemma3VocabModel, { contextSize: 1024, parallel: 1 });
+    const server = await startServer({ model, modelId: 'tiny', port: 0, logger: false });
+    const { page } = await open(`${server.url}/`);
+    try {
+      await expect.poll(() => page.getByRole('combobox', { name: 'Model' }).inputValue()).toBe('tiny');
+      await page.getByRole('button', { name: 'Settings' }).click();
+      await page.getByLabel('Max tokens').fill('800');
+      await page.getByLabel('Temperature').fill('1');
+      await page.getByRole('textbox', { name: 'Message' }).fill('Tell me a long story.');
+      await page.getByRole('button', { name: 'Send' }).click();
+      await waitFor(() => model.stats().generatedTokens > 10, 'the reply to be under way');
+    } finally {
+      await server.close(0); // streams in flight are cut
+    }
+    const alert = page.getByRole('alert');
+    await alert.waitFor();
+    expect((await alert.innerText()).length).toBeGreaterThan(10);
+    await alert.getByRole('button', { name: 'Retry' }).waitFor();
+    await page.getByRole('button', { name: 'Send' }).waitFor(); // no longer busy
+    await page.context().close();
   });
 });
