@@ -2,7 +2,7 @@
 // with their numbers, Stop that aborts the request (the server then stops generating),
 // regenerate and edit-and-resend, settings and presets, an API key when the server wants one.
 import { html } from 'htm/preact';
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 
 import { ApiError, chatModels, readiness, streamChat } from './api.js';
 import { renderMarkdown } from './markdown.js';
@@ -20,7 +20,8 @@ function Stats({ stats }) {
 }
 
 function Reply({ message, last, busy, onRegenerate }) {
-  const body = useRef(null);
+  // every streamed piece re-renders the conversation: only a changed reply renders its Markdown again
+  const rendered = useMemo(() => ({ __html: renderMarkdown(message.content) }), [message.content]);
   // code blocks' Copy buttons (the markdown is HTML of our own renderer; no script in it)
   const onClick = (e) => {
     const button = e.target.closest?.('[data-copy-code]');
@@ -28,7 +29,7 @@ function Reply({ message, last, busy, onRegenerate }) {
   };
   return html`
     <article class="msg assistant" aria-label="Reply">
-      <div class="body" ref=${body} onClick=${onClick} dangerouslySetInnerHTML=${{ __html: renderMarkdown(message.content) }} />
+      <div class="body" onClick=${onClick} dangerouslySetInnerHTML=${rendered} />
       <${Stats} stats=${message.stats} />
       ${message.stopped ? html`<p class="note">(stopped)</p>` : null}
       <div class="actions">
@@ -84,7 +85,9 @@ export function App() {
   const input = useRef(null);
   const current = conversations.find((c) => c.id === currentId) ?? conversations[0];
 
-  useEffect(() => saveConversations(conversations), [conversations]);
+  useEffect(() => {
+    if (!saveConversations(conversations)) setError('this browser would not store the conversations (storage full or turned off); export them to keep them');
+  }, [conversations]);
   useEffect(() => saveSettings(settings), [settings]);
 
   // readiness (a banner while the model loads or the server is gone), then the model list

@@ -25,8 +25,14 @@ export function loadConversations() {
   return Array.isArray(list) ? list.filter(isConversation) : [];
 }
 
+/** false when the browser refused (storage full or off): the page says so, and keeps working */
 export function saveConversations(list) {
-  localStorage.setItem(CONVERSATIONS, JSON.stringify(list));
+  try {
+    localStorage.setItem(CONVERSATIONS, JSON.stringify(list));
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export function loadSettings() {
@@ -34,7 +40,11 @@ export function loadSettings() {
 }
 
 export function saveSettings(s) {
-  localStorage.setItem(SETTINGS, JSON.stringify(s));
+  try {
+    localStorage.setItem(SETTINGS, JSON.stringify(s));
+  } catch {
+    // settings then last for this visit only
+  }
 }
 
 export function loadApiKey() {
