@@ -1,0 +1,32 @@
+#!/usr/bin/env node
+// What `npm test` needs from the system besides Node and Python: Debian's chromium (the chat
+// page's tests drive it) and tmux (the terminal chat's tests run it in a pseudo-terminal).
+// Missing ones are installed with apt-get when this runs as root on Debian, as on a fresh
+// development or CI machine; otherwise it says what to install.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+
+const needs = [
+  { pkg: 'chromium', present: () => fs.existsSync('/usr/bin/chromium') },
+  { pkg: 'tmux', present: () => onPath('tmux') },
+];
+
+function onPath(cmd) {
+  try {
+    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const missing = needs.filter((n) => !n.present()).map((n) => n.pkg);
+if (missing.length === 0) process.exit(0);
+const canInstall = process.getuid?.() === 0 && onPath('apt-get');
+if (!canInstall) {
+  console.error(`npm test needs ${missing.join(' and ')}: install ${missing.length > 1 ? 'them' : 'it'} (Debian: apt-get install ${missing.join(' ')})`);
+  process.exit(1);
+}
+console.error(`installing ${missing.join(', ')} from Debian for the tests`);
+execFileSync('apt-get', ['update', '-q'], { stdio: 'inherit' });
+execFileSync('apt-get', ['install', '-y', '-q', ...missing], { stdio: 'inherit' });
