@@ -36,6 +36,10 @@ afterAll(async () => {
 /** A fresh browser context (its own storage) on the server's page; requests off this server are recorded. */
 async function open(url: string, viewport = { width: 1100, height: 800 }): Promise<{ page: Page; foreign: string[]; dialogs: string[] }> {
   const context = await browser.newContext({ viewport });
+  // short replies unless a test asks for more (the tiny model would otherwise write 1,024 tokens)
+  await context.addInitScript(() => {
+    if (!localStorage.getItem('potron.settings')) localStorage.setItem('potron.settings', JSON.stringify({ maxTokens: 48 }));
+  });
   const page = await context.newPage();
   const foreign: string[] = [];
   const dialogs: string[] = [];
