@@ -65,7 +65,7 @@ const curlAt = (base) => `curl ${base}/v1/chat/completions -H 'Content-Type: app
   `  -d '{"model": "${id}", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 16}'`;
 const curl = curlAt(server.url);
 if (keep) {
-  console.log(`try it (Ctrl-C stops the server):\n  ${curl}\n`);
+  console.log(`try it (Ctrl-C stops the server):\n  ${curl}\n  or open ${server.url}/ (the chat page), or run: npx predict-otron chat --url ${server.url}\n`);
   const stop = async () => {
     await server.close(5000);
     process.exit(0);
@@ -75,5 +75,6 @@ if (keep) {
 } else {
   await server.close(5000);
   console.log(`to keep the server running and try it yourself: PORT=8080 npm run demo -- --keep, then\n  ${curlAt('http://127.0.0.1:8080')}`);
+  console.log('  or open http://127.0.0.1:8080/ (the chat page), or run: npx predict-otron chat');
   console.log('a real model: npx predict-otron serve --model google/gemma-3-270m-it (gated: set HF_TOKEN)');
 }
