@@ -6,7 +6,6 @@
 #include "gguf_keys.h"
 #include "hf_encoder.h"
 #include "json_fields.h"
-#include "st_pipeline.h"
 
 namespace potron {
 
@@ -28,10 +27,10 @@ bool is_embedding_gemma(const std::string& path, const GgufFile* gguf) {
 
 }  // namespace
 
-// EmbeddingGemma: the Gemma model (which refuses a GGUF without its Dense layers) plus the
+// EmbeddingGemma: the Gemma model (which refuses a GGUF without its Dense layers) with the
 // pooling its files state.
-void EncoderModel::load_gemma(const std::string& path, const ModelOptions& options) {
-  gemma_ = std::make_unique<Model>(path, options);
+void EncoderModel::adopt_gemma(const std::string& path, std::unique_ptr<Model> gemma) {
+  gemma_ = std::move(gemma);
   const GemmaHParams& g = gemma_->hp();
   hp_.arch = g.arch;
   hp_.n_vocab = g.n_vocab;
@@ -40,15 +39,11 @@ void EncoderModel::load_gemma(const std::string& path, const ModelOptions& optio
   hp_.n_layer = g.n_layer;
   hp_.n_head = g.n_head;
   hp_.n_ff = g.n_ff.empty() ? 0 : g.n_ff[0];
+  hp_.pooling = gemma_->pooling();
+  hp_.pooling_stated = gemma_->pooling_stated();
   format_ = gemma_->format();
-  if (const GgufFile* f = gemma_->gguf()) {
-    hp_.pooling = gguf_pooling(*f, g.arch, &hp_.pooling_stated);
-  } else {
-    hp_.pooling = read_st_pipeline(gemma_->hf_dir(), true).pooling;
-    hp_.pooling_stated = true;
-    hf_dir_ = gemma_->hf_dir();
-    metadata_json_ = gemma_->hf_metadata_json();
-  }
+  hf_dir_ = gemma_->hf_dir();
+  metadata_json_ = gemma_->hf_metadata_json();
   if (hp_.pooling == Pooling::Rank) throw Error("ERR_UNSUPPORTED_MODEL", path + ": rank pooling (a reranker) is not supported for Gemma");
 }
 
@@ -57,8 +52,8 @@ EncoderModel::EncoderModel(const std::string& path, const ModelOptions& options)
   const bool dir = is_directory(path);
   if (!dir) gguf_ = std::make_unique<GgufFile>(path);
   if (is_embedding_gemma(path, gguf_.get())) {
-    gguf_.reset();  // the Model holds its own
-    load_gemma(path, options);
+    // the open GGUF goes to the Model, which keeps it
+    adopt_gemma(path, gguf_ ? std::make_unique<Model>(std::move(gguf_), options) : std::make_unique<Model>(path, options));
     return;
   }
   if (dir) {

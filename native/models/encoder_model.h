@@ -71,7 +71,7 @@ class EncoderModel {
   uint32_t n_out() const { return hp_.pooling == Pooling::Rank ? hp_.n_cls_out : hp_.n_embd; }
 
  private:
-  void load_gemma(const std::string& path, const ModelOptions& options);
+  void adopt_gemma(const std::string& path, std::unique_ptr<Model> gemma);
 
   std::unique_ptr<GgufFile> gguf_;
   std::unique_ptr<Weights> weights_;

@@ -33,29 +33,42 @@ ggml_type weight_float_type(WeightDtype dtype, bool auto_keeps_types) {
 }
 
 Model::Model(const std::string& path, const ModelOptions& options) {
-  WeightSource src;
   if (is_directory(path)) {
     if (!file_exists(path + "/config.json")) {
       throw Error("ERR_MODEL_OPEN", path + ": a directory without config.json; give a .gguf file or an HF model "
                                            "directory (config.json and safetensors weights)");
     }
     HfCheckpoint ck = load_hf_checkpoint(path);
-    src = std::move(ck.source);
     hp_ = ck.hp;
     hf_dir_ = ck.dir;
     hf_metadata_json_ = ck.metadata_json;
-  } else {
-    auto ends_with = [&](const std::string& x) { return path.size() >= x.size() && path.compare(path.size() - x.size(), x.size(), x) == 0; };
-    if (ends_with("config.json") || ends_with(".safetensors") || ends_with(".safetensors.index.json")) {
-      throw Error("ERR_MODEL_OPEN", path + ": part of an HF model directory; give the directory that holds it");
-    }
-    gguf_ = std::make_unique<GgufFile>(path);
-    src = gguf_weight_source(*gguf_);
-    hp_ = GemmaHParams::from_gguf(*gguf_);
-    const StoredTensor* te = src.find("token_embd.weight");
-    if (!te) throw bad_file(path, "missing tensor 'token_embd.weight'");
-    hp_.n_vocab = static_cast<uint32_t>(te->ne[1]);
+    pooling_ = ck.st.pooling;
+    pooling_stated_ = true;
+    place(std::move(ck.source), options);
+    return;
   }
+  auto ends_with = [&](const std::string& x) { return path.size() >= x.size() && path.compare(path.size() - x.size(), x.size(), x) == 0; };
+  if (ends_with("config.json") || ends_with(".safetensors") || ends_with(".safetensors.index.json")) {
+    throw Error("ERR_MODEL_OPEN", path + ": part of an HF model directory; give the directory that holds it");
+  }
+  load_gguf(std::make_unique<GgufFile>(path), options);
+}
+
+Model::Model(std::unique_ptr<GgufFile> gguf, const ModelOptions& options) { load_gguf(std::move(gguf), options); }
+
+void Model::load_gguf(std::unique_ptr<GgufFile> gguf, const ModelOptions& options) {
+  gguf_ = std::move(gguf);
+  WeightSource src = gguf_weight_source(*gguf_);
+  hp_ = GemmaHParams::from_gguf(*gguf_);
+  const StoredTensor* te = src.find("token_embd.weight");
+  if (!te) throw bad_file(gguf_->path(), "missing tensor 'token_embd.weight'");
+  hp_.n_vocab = static_cast<uint32_t>(te->ne[1]);
+  if (!hp_.causal) pooling_ = gguf_pooling(*gguf_, hp_.arch, &pooling_stated_);
+  place(std::move(src), options);
+}
+
+// The weights under the dtype policy, then the tensors the graph reads.
+void Model::place(WeightSource src, const ModelOptions& options) {
   format_ = src.format;
   const ggml_type float_type = weight_float_type(options.dtype, src.auto_keeps_types);
   const bool gemma1 = hp_.arch == "gemma";

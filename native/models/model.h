@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "ggml-backend.h"
+#include "encoder_hparams.h"
 #include "ggml.h"
 #include "gguf.h"
 #include "hparams.h"
@@ -51,6 +52,8 @@ class Model {
  public:
   // path: a .gguf file, or a directory holding config.json and safetensors weights.
   explicit Model(const std::string& path, const ModelOptions& options = {});
+  // A GGUF file already open (a caller that read its architecture first need not parse it twice).
+  explicit Model(std::unique_ptr<GgufFile> gguf, const ModelOptions& options = {});
   ~Model();
   Model(const Model&) = delete;
   Model& operator=(const Model&) = delete;
@@ -65,6 +68,10 @@ class Model {
   size_t repacked_bytes() const { return weights_->repacked_bytes(); }  // of those, in ggml's extra layouts
   const std::string& weight_type() const { return weights_->file_type(); }  // the file's type of most weight bytes (e.g. "q8_0")
   const std::string& dtype() const { return weights_->held_type(); }  // the type of most matrix bytes as held
+  // an embedding model's (hp().causal false) pooling: its GGUF's pooling_type (stated or not), or
+  // its HF directory's sentence-transformers Pooling module
+  Pooling pooling() const { return pooling_; }
+  bool pooling_stated() const { return pooling_stated_; }
 
   ggml_tensor* tok_embd = nullptr;     // [n_embd, n_vocab]
   ggml_tensor* output_norm = nullptr;  // [n_embd]
@@ -75,6 +82,8 @@ class Model {
   ggml_tensor* dense_3 = nullptr;      // [F, n_embd]
 
  private:
+  void load_gguf(std::unique_ptr<GgufFile> gguf, const ModelOptions& options);
+  void place(WeightSource src, const ModelOptions& options);
   void build();
   void build_dense();
 
@@ -82,6 +91,8 @@ class Model {
   std::unique_ptr<Weights> weights_;
   std::string format_, hf_dir_, hf_metadata_json_;
   GemmaHParams hp_;
+  Pooling pooling_ = Pooling::Mean;
+  bool pooling_stated_ = false;
 };
 
 }  // namespace potron

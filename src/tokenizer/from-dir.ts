@@ -39,12 +39,16 @@ export function tokenText(v: unknown): string | undefined {
   return undefined;
 }
 
+/** tokenizer.json's post-processors: its one, or those of a Sequence. */
+function postProcessors(tokenizerJson: Json): Json[] {
+  const pp = tokenizerJson.post_processor as Json | null | undefined;
+  if (!pp) return [];
+  return pp.type === 'Sequence' && Array.isArray(pp.processors) ? (pp.processors as Json[]) : [pp];
+}
+
 /** The special token the post-processor puts first for a single sequence, if any. */
 function templateFirstSpecial(tokenizerJson: Json): string | undefined {
-  const pp = tokenizerJson.post_processor as Json | null | undefined;
-  if (!pp) return undefined;
-  const procs = pp.type === 'Sequence' && Array.isArray(pp.processors) ? (pp.processors as Json[]) : [pp];
-  for (const p of procs) {
+  for (const p of postProcessors(tokenizerJson)) {
     if (p.type === 'TemplateProcessing' && Array.isArray(p.single)) {
       const first = (p.single[0] as Json | undefined)?.SpecialToken as Json | undefined;
       return typeof first?.id === 'string' ? first.id : undefined;
@@ -62,10 +66,7 @@ function templateFirstSpecial(tokenizerJson: Json): string | undefined {
  * (<s> A </s> </s> B </s>) and BertProcessing ([CLS] A [SEP] B [SEP], B of type 1) mean.
  */
 function pairTemplateOf(tokenizerJson: Json, vocab: Map<string, number>): PairTemplate | undefined {
-  const pp = tokenizerJson.post_processor as Json | null | undefined;
-  if (!pp) return undefined;
-  const procs = pp.type === 'Sequence' && Array.isArray(pp.processors) ? (pp.processors as Json[]) : [pp];
-  for (const p of procs) {
+  for (const p of postProcessors(tokenizerJson)) {
     if (p.type === 'RobertaProcessing' || p.type === 'BertProcessing') {
       const id = (x: unknown) => (Array.isArray(x) && typeof x[1] === 'number' ? x[1] : undefined);
       const cls = id(p.cls);
