@@ -8,6 +8,7 @@ export * from './tokenizer/index.js';
 export * from './hub/index.js';
 export * from './engine/index.js';
 export * from './server/index.js';
+export * from './gateway/index.js';
 export { ChatTemplate } from './chat/template.js';
 export type { ChatMessage, ChatMessageInput, ChatRole, ChatTextPart } from './chat/messages.js';
 export type { SamplingOptions } from './sampling/options.js';

@@ -5,7 +5,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { Hono } from 'hono';
-import { cors } from 'hono/cors';
 import type { Registry } from 'prom-client';
 
 import { EngineError } from '../engine/errors.js';
@@ -15,10 +14,11 @@ import type { LanguageModel } from '../engine/language-model.js';
 import { parseModelRef } from '../hub/ref.js';
 import { apiKeyCheck } from './auth.js';
 import { DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT_MS } from './body.js';
-import { type Env, type RequestRecord, type ServerContext } from './context.js';
-import { ApiError, errorResponse, internalError, invalidRequest, toApiError, unavailable } from './errors.js';
+import { type Env, type ServerContext } from './context.js';
+import { ApiError, errorResponse, invalidRequest, unavailable } from './errors.js';
 import { createLogger, type Logger } from './logging.js';
 import { TokenStrings } from './logprobs.js';
+import { corsFor, finalHandlers, requestRecords } from './middleware.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
 import { chatRoute } from './routes/chat.js';
 import { completionsRoute } from './routes/completions.js';
@@ -190,40 +190,8 @@ export function createApp(options: AppOptions): ServerApp {
   const app = new Hono<Env>();
 
   // one record per request: id, status, duration, what the route adds; metrics and a log line
-  app.use('*', async (c, next) => {
-    const started = performance.now();
-    const given = c.req.header('x-request-id');
-    const id = given && /^[\w.:-]{1,64}$/.test(given) ? given : crypto.randomUUID();
-    const route = routeLabel(c.req.path);
-    let ended = false;
-    const record: RequestRecord = {
-      id, route, fields: {}, deferred: false,
-      end(status) {
-        if (ended) return;
-        ended = true;
-        const seconds = (performance.now() - started) / 1000;
-        metrics.request(route, c.req.method, status, seconds);
-        const quiet = route === '/health' || route === '/ready' || route === '/metrics';
-        logger[quiet ? 'debug' : status >= 500 ? 'error' : 'info'](
-          { reqId: id, method: c.req.method, route, status, ms: Math.round(seconds * 1000), ...record.fields }, 'request');
-      },
-    };
-    c.set('record', record);
-    await next();
-    c.header('x-request-id', id);
-    if (!record.deferred) record.end(c.res.status);
-  });
-
-  if (options.corsOrigins?.length) {
-    const allowed = new Set(options.corsOrigins);
-    app.use('*', cors({
-      origin: (origin) => (allowed.has('*') ? '*' : allowed.has(origin) ? origin : null),
-      allowMethods: ['GET', 'POST', 'OPTIONS'],
-      allowHeaders: ['Authorization', 'Content-Type', 'X-Request-Id', 'OpenAI-Organization', 'OpenAI-Project'],
-      exposeHeaders: ['X-Request-Id', 'Retry-After'],
-      maxAge: 600,
-    }));
-  }
+  app.use('*', requestRecords(logger, routeLabel, (route, method, status, seconds) => metrics.request(route, method, status, seconds)));
+  if (options.corsOrigins?.length) app.use('*', corsFor(options.corsOrigins));
 
   const checkKey = apiKeyCheck(options.apiKeys ?? []);
   app.use('/v1/*', async (c, next) => {
@@ -257,15 +225,7 @@ export function createApp(options: AppOptions): ServerApp {
   opsRoutes(app, ctx, state, served);
   if (options.webui !== false) webuiRoute(app);
 
-  app.notFound((c) => errorResponse(new ApiError(404, `no route ${c.req.method} ${c.req.path}; see GET /v1/models, POST /v1/chat/completions, POST /v1/completions, POST /v1/embeddings, POST /v1/rerank`,
-    'invalid_request_error', null, 'unknown_url')));
-  app.onError((err, c) => {
-    const api = toApiError(err);
-    if (api) return errorResponse(api);
-    const id = c.get('record')?.id ?? 'unknown';
-    logger.error({ err, reqId: id }, 'unhandled error');
-    return errorResponse(internalError(id));
-  });
+  finalHandlers(app, logger, 'see GET /v1/models, POST /v1/chat/completions, POST /v1/completions, POST /v1/embeddings, POST /v1/rerank');
 
   return {
     app, metrics, logger,

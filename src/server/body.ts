@@ -18,10 +18,20 @@ function tooLarge(limit: number): ApiError {
  * twentieth of a short embedding. Other runtimes (app.request, another adapter) read `req.body`.
  */
 export async function readJson(req: Request, limit: number, timeoutMs = DEFAULT_BODY_TIMEOUT_MS, incoming?: unknown): Promise<unknown> {
+  return parseJson(await readBody(req, limit, timeoutMs, incoming));
+}
+
+/** The request body's bytes, within the size limit and the deadline (413 / 408 past them). */
+export async function readBody(req: Request, limit: number, timeoutMs = DEFAULT_BODY_TIMEOUT_MS, incoming?: unknown): Promise<Buffer> {
   const declared = req.headers.get('content-length');
   if (declared !== null && Number(declared) > limit) throw tooLarge(limit);
   const chunks = isNodeStream(incoming) ? await readNodeBody(incoming, limit, timeoutMs) : await readWebBody(req, limit, timeoutMs);
-  const text = Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
+}
+
+/** A body as JSON, or the 400 OpenAI's API gives for an empty or broken one. */
+export function parseJson(body: Buffer): unknown {
+  const text = body.toString('utf8');
   if (!text.trim()) throw invalidRequest('the request body is empty; send a JSON object', null, 'invalid_json');
   try {
     return JSON.parse(text);

@@ -1,11 +1,11 @@
 // startServer(): the app on a real port with @hono/node-server, and a close() that shuts down
 // gracefully: stop accepting, let requests in flight finish (up to a deadline), then close.
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 
 import { createAdaptorServer } from '@hono/node-server';
 
 import { type AppOptions, createApp, type ServerApp } from './app.js';
+import { closeGracefully, listen } from './listen.js';
 
 export interface StartOptions extends AppOptions {
   /** default 127.0.0.1 (only this machine); 0.0.0.0 to listen on every interface */
@@ -47,26 +47,12 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   server.requestTimeout = 0;
   server.headersTimeout = headersTimeout;
   const host = options.host ?? '127.0.0.1';
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 8080, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
+  const port = await listen(server, options.port ?? 8080, host);
   let closing: Promise<number> | null = null;
 
   const close = (deadlineMs = 30_000): Promise<number> =>
     (closing ??= (async () => {
-      // stop accepting connections; idle keep-alive ones are closed now, busy ones after their answer
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      const aborted = await served.drain(deadlineMs);
-      // every answer is complete; let the last bytes reach the clients before cutting what is left
-      await Promise.race([closed, new Promise((r) => setTimeout(r, 1000).unref())]);
-      server.closeAllConnections();
-      await closed;
+      const aborted = await closeGracefully(server, () => served.drain(deadlineMs));
       if (options.closeModel !== false) {
         const models = [options.model, ...(options.embeddings ?? []).map((e) => e.model), ...(options.rerankers ?? []).map((e) => e.model)];
         await Promise.all(models.map(async (given) => {
