@@ -26,7 +26,7 @@ export interface PoolOptions {
   embeddings: readonly string[];
   /** default 2000 */
   probeIntervalMs?: number;
-  /** a probe slower than this fails (default: the interval, at most 5 s) */
+  /** a probe slower than this fails (default 2 s; a probe still out is not sent again) */
   probeTimeoutMs?: number;
   logger: Logger;
   /** called on every change of state (metrics) */
@@ -46,7 +46,7 @@ export class ReplicaPool {
       ...options.embeddings.map((u) => new Replica(u, 'embeddings')),
     ];
     this.intervalMs = options.probeIntervalMs ?? 2000;
-    this.timeoutMs = options.probeTimeoutMs ?? Math.min(5000, this.intervalMs);
+    this.timeoutMs = options.probeTimeoutMs ?? 2000;
   }
 
   /** the kinds this gateway was given replicas for */
