@@ -9,6 +9,7 @@
 //            (bench/pressure.mjs); a 100k-token prompt arriving beside a stream (bench/long-prompt.mjs)
 //   embeddings  embeddings/s on the bge-small and nomic-v1.5 shapes vs llama-server --embedding
 //            (bench/embeddings.mjs)
+//   gateway  what `serve --role gateway` adds to a replica's TTFT and stream rates (bench/gateway.mjs)
 //
 //   node bench/run.mjs [--suite runtime,engine] [--shapes 270m,1b] [--types f32,bf16,q8_0]
 //                      [--threads N] [--rounds 3] [--prompt 512] [--gen 128] [--no-write]
@@ -24,7 +25,7 @@ import { benchModel, llamaTool, log, machine, physicalCores, recordResults, root
 
 const { values } = parseArgs({
   options: {
-    suite: { type: 'string', default: 'runtime,engine,pressure,embeddings' },
+    suite: { type: 'string', default: 'runtime,engine,pressure,embeddings,gateway' },
     shapes: { type: 'string', default: '270m,1b' },
     types: { type: 'string', default: 'f32,bf16,q8_0' },
     threads: { type: 'string' },
@@ -72,7 +73,7 @@ const prompt = Number(values.prompt);
 const gen = Number(values.gen);
 
 if (suites.includes('runtime')) runtimeSuite();
-for (const [suite, scripts] of [['engine', ['engine']], ['pressure', ['pressure', 'long-prompt']], ['embeddings', ['embeddings']]]) {
+for (const [suite, scripts] of [['engine', ['engine']], ['pressure', ['pressure', 'long-prompt']], ['embeddings', ['embeddings']], ['gateway', ['gateway']]]) {
   if (!suites.includes(suite)) continue;
   for (const script of scripts) {
     const args = [path.join(root, 'bench', `${script}.mjs`), '--threads', String(threads)];

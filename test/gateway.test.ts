@@ -140,7 +140,7 @@ describe('routing decisions', () => {
     r.outstanding = n;
     return r;
   });
-  const turn1 = [{ role: 'user', content: 'Name a lighthouse.' }];
+  const turn1 = [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Name a lighthouse.' }];
   const turn2 = [...turn1, { role: 'assistant', content: 'Eddystone.' }, { role: 'user', content: 'Where is it?' }];
   const keys = (messages: unknown[], model = 'm') => prefixKeys('/v1/chat/completions', { model, messages });
 
@@ -148,37 +148,54 @@ describe('routing decisions', () => {
     const router = new Router(2);
     const [a, b] = replicas(0, 0);
     const first = router.pick([a!, b!], 'm', keys(turn1))!;
-    expect(first.affinity).toBe(false);
     const holder = first.replica, other = holder === a ? b! : a!;
     holder.outstanding = 2; // busier by 2: still within the slack
-    expect(router.pick([a!, b!], 'm', keys(turn2))).toEqual({ replica: holder, affinity: true });
+    expect(router.pick([a!, b!], 'm', keys(turn2))).toEqual({ replica: holder, reason: 'affinity' });
     holder.outstanding = 3; // busier by 3: the least busy takes it
-    expect(router.pick([a!, b!], 'm', keys(turn2))).toEqual({ replica: other, affinity: false });
+    expect(router.pick([a!, b!], 'm', keys(turn2))).toEqual({ replica: other, reason: 'hash' });
+  });
+
+  it('two gateways that share nothing place a conversation alike; conversations spread over the replicas', () => {
+    const rs = replicas(0, 0, 0, 0);
+    const places = new Set<Replica>();
+    for (let i = 0; i < 40; i++) {
+      const t1 = [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: `question ${i}` }];
+      const t2 = [...t1, { role: 'assistant', content: 'yes' }, { role: 'user', content: 'why?' }];
+      // turn 1 through one gateway, turn 2 through another that never saw the conversation
+      const r1 = new Router(2).pick(rs, 'm', keys(t1))!;
+      const r2 = new Router(2).pick(rs, 'm', keys(t2))!;
+      expect(r2).toEqual({ replica: r1.replica, reason: 'hash' });
+      places.add(r1.replica);
+    }
+    expect(places.size).toBe(4);
   });
 
   it('least outstanding first; ties in turn; a model served by some replicas goes to them', () => {
     const router = new Router(2);
     const [a, b, c] = replicas(3, 1, 2);
-    expect(router.pick([a!, b!, c!], undefined, [])!.replica).toBe(b);
+    expect(router.pick([a!, b!, c!], undefined)!.replica).toBe(b);
     const [x, y] = replicas(0, 0);
-    const seen = new Set([0, 1, 2, 3].map(() => router.pick([x!, y!], undefined, [])!.replica));
+    const seen = new Set([0, 1, 2, 3].map(() => router.pick([x!, y!], undefined)!.replica));
     expect(seen.size).toBe(2);
     y!.models = new Set(['only-on-y']);
     x!.outstanding = 0;
     y!.outstanding = 5;
-    expect(router.pick([x!, y!], 'only-on-y', [])!.replica).toBe(y);
+    expect(router.pick([x!, y!], 'only-on-y')!.replica).toBe(y);
   });
 
-  it('prefix keys: a turn extends the previous one; another model or another conversation does not', () => {
+  it('prefix keys: a turn extends the previous one and keeps its anchor; another model or conversation does not', () => {
     const k1 = keys(turn1), k2 = keys(turn2);
-    expect(k2.slice(0, k1.length)).toEqual(k1);
-    expect(keys(turn1, 'other')[0]).not.toBe(k1[0]);
-    expect(keys([{ role: 'user', content: 'Name a river.' }])[0]).not.toBe(k1[0]);
+    expect(k2.keys.slice(0, k1.keys.length)).toEqual(k1.keys);
+    expect(k2.anchor).toBe(k1.anchor);
+    expect(k1.anchor).toBe(k1.keys[1]); // through the first user message, not the shared system prompt
+    expect(keys(turn1, 'other').keys[0]).not.toBe(k1.keys[0]);
+    expect(keys([{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Name a river.' }]).anchor).not.toBe(k1.anchor);
     const long = 'x'.repeat(1500);
     const c1 = prefixKeys('/v1/completions', { model: 'm', prompt: long });
     const c2 = prefixKeys('/v1/completions', { model: 'm', prompt: long + ' and more' });
-    expect(c1.length).toBe(3);
-    expect(c2.slice(0, 2)).toEqual(c1.slice(0, 2));
+    expect(c1.keys.length).toBe(3);
+    expect(c2.keys.slice(0, 2)).toEqual(c1.keys.slice(0, 2));
+    expect(prefixKeys('/v1/embeddings', { model: 'm', input: 'x' })).toEqual({ keys: [], anchor: null });
   });
 });
 
@@ -231,8 +248,9 @@ describe('gateway + 2 inference replicas + 1 embeddings service', () => {
     const { response } = await client.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 },
       { headers: { 'x-request-id': id } }).withResponse();
     expect(response.headers.get('x-request-id')).toBe(id);
+    // logs arrive through the processes' pipes a little after the answer
     await until(() => [a, b].some((p) => p.logs.some((l) => l.reqId === id && l.msg === 'request' && l.status === 200)), 'the replica to log the request id');
-    expect(g.logs.some((l) => l.reqId === id && l.msg === 'request')).toBe(true);
+    await until(() => g.logs.some((l) => l.reqId === id && l.msg === 'request' && l.status === 200), 'the gateway to log the request id');
   });
 
   it('streams without buffering: the first chunk reaches the client while the replica is still generating', async () => {

@@ -17,13 +17,23 @@ function chain(model: string, parts: readonly string[]): string[] {
   return keys;
 }
 
+export interface PrefixKeys {
+  /** chained hashes, shortest prefix first */
+  keys: string[];
+  /**
+   * The key that names the conversation in every turn (through its first user message; a
+   * completion's first block): gateways that never saw it place it alike by hashing it.
+   */
+  anchor: string | null;
+}
+
 /** Keys of a chat request: one per message, in order. */
-function chatKeys(model: string, messages: unknown[]): string[] {
+function chatKeys(model: string, messages: unknown[]): PrefixKeys {
+  const parts = messages.map((m) => (typeof m === 'object' && m !== null ? m : {}) as { role?: unknown; content?: unknown });
   // role and content are what the template renders; other fields (name, tool calls) are rare
-  return chain(model, messages.map((m) => {
-    const o = (typeof m === 'object' && m !== null ? m : {}) as { role?: unknown; content?: unknown };
-    return JSON.stringify([o.role ?? null, o.content ?? null]);
-  }));
+  const keys = chain(model, parts.map((o) => JSON.stringify([o.role ?? null, o.content ?? null])));
+  const firstUser = parts.findIndex((o) => o.role === 'user');
+  return { keys, anchor: keys[firstUser >= 0 ? firstUser : 0] ?? null };
 }
 
 function completionKeys(model: string, prompt: unknown): string[] {
@@ -42,14 +52,19 @@ function completionKeys(model: string, prompt: unknown): string[] {
   return []; // a batch of prompts: no single prefix to follow
 }
 
-/** The request's prefix keys, shortest first; none when the body has no prompt we understand. */
-export function prefixKeys(path: string, body: unknown): string[] {
-  if (typeof body !== 'object' || body === null) return [];
+const NONE: PrefixKeys = { keys: [], anchor: null };
+
+/** The request's prefix keys; none when the body has no prompt we understand. */
+export function prefixKeys(path: string, body: unknown): PrefixKeys {
+  if (typeof body !== 'object' || body === null) return NONE;
   const b = body as { model?: unknown; messages?: unknown; prompt?: unknown };
   const model = typeof b.model === 'string' ? b.model : '';
-  if (path.endsWith('/chat/completions')) return Array.isArray(b.messages) ? chatKeys(model, b.messages) : [];
-  if (path.endsWith('/completions')) return completionKeys(model, b.prompt);
-  return [];
+  if (path.endsWith('/chat/completions')) return Array.isArray(b.messages) ? chatKeys(model, b.messages) : NONE;
+  if (path.endsWith('/completions')) {
+    const keys = completionKeys(model, b.prompt);
+    return { keys, anchor: keys[0] ?? null };
+  }
+  return NONE;
 }
 
 /** Which replica last served each prefix; the oldest forgotten past `capacity`. */

@@ -104,7 +104,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         if (answer && over) record.end(c.req.raw.signal.aborted ? 499 : answer.status);
       };
       const { response, replica } = await proxy({
-        kind, method: 'POST', path: path + query, headers: c.req.raw.headers, body: raw, model, keys: kind === 'inference' ? prefixKeys(path, body) : [],
+        kind, method: 'POST', path: path + query, headers: c.req.raw.headers, body: raw, model, prefix: prefixKeys(path, body),
         requestId: record.id, signal: ticket.signal,
         done: () => {
           ticket.done();

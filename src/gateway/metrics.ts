@@ -10,7 +10,7 @@ export interface GatewayMetrics {
   /** one attempt on a replica: ok (it answered), error (no answer), retried (answered 429/503, tried elsewhere) */
   upstream(replica: string, kind: string, outcome: 'ok' | 'error' | 'retried'): void;
   retry(kind: string): void;
-  affinity(hit: boolean): void;
+  routed(reason: 'affinity' | 'hash' | 'least_outstanding'): void;
   /** a stream whose replica went away before its end */
   streamCut(replica: string): void;
 }
@@ -25,7 +25,10 @@ export function createGatewayMetrics(pool: ReplicaPool, prefix = 'predict_otron_
   });
   const upstream = new client.Counter({ name: `${prefix}upstream_requests_total`, help: 'Attempts on replicas by outcome (ok, error: no answer, retried: 429/503 sent elsewhere)', labelNames: ['replica', 'kind', 'outcome'], registers });
   const retries = new client.Counter({ name: `${prefix}retries_total`, help: 'Requests tried again on another replica before their first byte', labelNames: ['kind'], registers });
-  const affinity = new client.Counter({ name: `${prefix}routing_decisions_total`, help: 'Routing decisions: to the replica holding the prefix (affinity) or to the least busy (least_outstanding)', labelNames: ['reason'], registers });
+  const routed = new client.Counter({
+    name: `${prefix}routing_decisions_total`, labelNames: ['reason'], registers,
+    help: 'Routing decisions: to the replica holding the prompt\'s prefix (affinity), where a new conversation hashes (hash), or to the least busy (least_outstanding)',
+  });
   const cuts = new client.Counter({ name: `${prefix}stream_cuts_total`, help: 'Streams whose replica went away before the end (the client got an error event)', labelNames: ['replica'], registers });
   new client.Gauge({
     name: `${prefix}replica_up`, help: '1 when the replica passes its /ready probe', labelNames: ['replica', 'kind'], registers,
@@ -47,7 +50,7 @@ export function createGatewayMetrics(pool: ReplicaPool, prefix = 'predict_otron_
     },
     upstream: (replica, kind, outcome) => upstream.inc({ replica, kind, outcome }),
     retry: (kind) => retries.inc({ kind }),
-    affinity: (hit) => affinity.inc({ reason: hit ? 'affinity' : 'least_outstanding' }),
+    routed: (reason) => routed.inc({ reason }),
     streamCut: (replica) => cuts.inc({ replica }),
   };
 }

@@ -7,6 +7,7 @@ import { Agent, fetch, type Response as UpstreamResponse } from 'undici';
 
 import { ApiError, errorResponse, unavailable } from '../server/errors.js';
 import type { Logger } from '../server/logging.js';
+import type { PrefixKeys } from './affinity.js';
 import type { GatewayMetrics } from './metrics.js';
 import { describe, type Replica, type ReplicaKind, type ReplicaPool } from './pool.js';
 import type { Router } from './router.js';
@@ -28,8 +29,8 @@ export interface ProxyRequest {
   body: Buffer | null;
   /** the `model` the request names (routing prefers replicas serving it) */
   model: string | undefined;
-  /** prefix keys for affinity */
-  keys: readonly string[];
+  /** the prompt's prefix keys, for affinity */
+  prefix: PrefixKeys;
   requestId: string;
   /** aborts when the client goes away or the gateway's shutdown deadline passes */
   signal: AbortSignal;
@@ -52,11 +53,11 @@ export async function proxy(req: ProxyRequest, deps: ProxyDeps): Promise<{ respo
   const headers = forwardHeaders(req.headers, req.requestId);
   let lastFailure: string | null = null;
   for (let attempt = 0; attempt < 2; attempt++) {
-    const choice = router.pick(pool.ready(req.kind).filter((r) => !tried.has(r)), req.model, req.keys);
+    const choice = router.pick(pool.ready(req.kind).filter((r) => !tried.has(r)), req.model, req.prefix);
     if (!choice) break;
     const r = choice.replica;
     tried.add(r);
-    metrics.affinity(choice.affinity);
+    metrics.routed(choice.reason);
     r.outstanding++;
     const upstreamAbort = new AbortController();
     const onAbort = () => upstreamAbort.abort();
