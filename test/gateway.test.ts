@@ -406,3 +406,30 @@ describe('retry before the first byte', () => {
     expect(await generations(good.url)).toBe(4);
   });
 });
+
+describe('gateway shutdown', () => {
+  let replica: Proc;
+  beforeAll(async () => {
+    replica = await serve(['--model', tiny, '--model-id', 'tiny', '--ctx', '2048', '--port', '0', '--threads', '1', '--no-webui']);
+    await until(async () => (await fetch(`${replica.url}/ready`)).status === 200, 'the replica to load its model');
+  });
+  afterAll(() => {
+    replica?.child.kill('SIGKILL');
+  });
+
+  it('drains: a stream in flight runs to its end while new connections are refused, nothing aborted', async () => {
+    const gateway = await startGateway({ inference: [replica.url], port: 0, probeIntervalMs: 100, logger: false, webui: false });
+    const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: 'x', maxRetries: 0 });
+    const stream = await client.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'a story' }], max_tokens: 200,
+      stream: true, logit_bias: noEnd });
+    const it = stream[Symbol.asyncIterator]();
+    expect((await it.next()).done).toBe(false);
+    const closed = gateway.close(30_000);
+    // the listener is closed at once: a new connection is refused
+    await expect(fetch(`${gateway.url}/ready`)).rejects.toThrow();
+    let finish: string | null = null;
+    for (let r = await it.next(); !r.done; r = await it.next()) finish = r.value.choices[0]?.finish_reason ?? finish;
+    expect(finish).toBe('length');
+    expect(await closed).toBe(0); // nothing had to be aborted
+  });
+});
