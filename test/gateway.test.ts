@@ -91,6 +91,8 @@ describe('SERVER_CONFIG and serve --role', () => {
     // flags win over the environment, which wins over SERVER_CONFIG
     const flagged = parseServeConfig(['--inference', 'http://flag:1'], { SERVER_CONFIG: ha({ inference_url: 'http://json:1', embeddings_url: 'http://json:2' }), PREDICT_OTRON_PORT: '7000' });
     expect(flagged).toMatchObject({ role: 'gateway', inference: ['http://flag:1'], embeddings: ['http://json:2'], port: 7000 });
+    // Kubernetes' service link for a Service named predict-otron is not our port
+    expect(parseServeConfig([], { PREDICT_OTRON_PORT: 'tcp://10.0.0.1:80', PREDICT_OTRON_EMBEDDING_MODEL: 'bge' })).toMatchObject({ port: 8080 });
   });
 
   it('a malformed or incomplete SERVER_CONFIG is a clear error naming what to fix', () => {

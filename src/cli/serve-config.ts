@@ -71,6 +71,9 @@ function withEnv(values: Values, env: NodeJS.ProcessEnv): Values {
     if (out[name] !== undefined) continue;
     const v = env[`PREDICT_OTRON_${name.toUpperCase().replaceAll('-', '_')}`];
     if (v === undefined || v === '') continue;
+    // Kubernetes sets PREDICT_OTRON_PORT=tcp://10.0.0.1:80 in every pod of a namespace with a
+    // Service named predict-otron (service links): that is never a port of ours
+    if (name === 'port' && /^(tcp|udp|sctp):\/\//.test(v)) continue;
     // a list flag from the environment: comma-separated
     out[name] = spec.type === 'boolean' ? boolOption(v, name) : 'multiple' in spec ? list(v) : v;
   }

@@ -1,7 +1,7 @@
 // createGateway(): the gateway as a Hono app. Chat and completions go to the inference replicas,
 // embeddings and rerank to the embeddings replicas; /v1/models is the union of the replicas'
 // lists; /health, /ready and /metrics are the gateway's own.
-import { Hono } from 'hono';
+import { Hono, type MiddlewareHandler } from 'hono';
 import { fetch } from 'undici';
 
 import { apiKeyCheck } from '../server/auth.js';
@@ -74,16 +74,13 @@ export function createGateway(options: GatewayOptions): Gateway {
   if (options.corsOrigins?.length) app.use('*', corsFor(options.corsOrigins));
 
   const checkKey = apiKeyCheck(options.apiKeys ?? []);
-  app.use('/v1/*', async (c, next) => {
+  const guard: MiddlewareHandler<Env> = async (c, next) => {
     checkKey(c.req.header('authorization'));
     if (tracker.draining) return errorResponse(unavailable('the gateway is shutting down; retry'), { connection: 'close' });
     await next();
-  });
-  app.use('/rerank', async (c, next) => {
-    checkKey(c.req.header('authorization'));
-    if (tracker.draining) return errorResponse(unavailable('the gateway is shutting down; retry'), { connection: 'close' });
-    await next();
-  });
+  };
+  app.use('/v1/*', guard);
+  app.use('/rerank', guard);
 
   for (const [path, kind] of Object.entries(ROUTES)) {
     app.post(path, async (c) => {

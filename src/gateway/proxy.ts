@@ -55,6 +55,7 @@ export async function proxy(req: ProxyRequest, deps: ProxyDeps): Promise<{ respo
   for (let attempt = 0; attempt < 2; attempt++) {
     const choice = router.pick(pool.ready(req.kind).filter((r) => !tried.has(r)), req.model, req.prefix);
     if (!choice) break;
+    if (attempt > 0) metrics.retry(req.kind);
     const r = choice.replica;
     tried.add(r);
     metrics.routed(choice.reason);
@@ -76,11 +77,13 @@ export async function proxy(req: ProxyRequest, deps: ProxyDeps): Promise<{ respo
       });
     } catch (err) {
       finish();
-      if (req.signal.aborted) return { response: gone(), replica: r.url };
+      if (req.signal.aborted) {
+        req.done();
+        return { response: gone(), replica: r.url };
+      }
       lastFailure = `${r.url}: ${describe(err)}`;
       pool.eject(r, describe(err));
       metrics.upstream(r.url, req.kind, 'error');
-      if (attempt === 0) metrics.retry(req.kind);
       continue;
     }
     // busy or going away before any byte of the answer: another replica may take it
@@ -90,7 +93,6 @@ export async function proxy(req: ProxyRequest, deps: ProxyDeps): Promise<{ respo
       finish();
       if (upstream.status === 503) pool.eject(r, 'answered 503');
       metrics.upstream(r.url, req.kind, 'retried');
-      metrics.retry(req.kind);
       lastFailure = `${r.url}: answered ${upstream.status}`;
       continue;
     }
@@ -161,7 +163,6 @@ function relayStream(upstream: UpstreamResponse, r: Replica, upstreamAbort: Abor
   let held = Buffer.alloc(0);
   let ended = false; // [DONE] or an error event seen: the replica finished the stream itself
   let cancelled = false;
-  const end = done;
   const cut = (controller: ReadableStreamDefaultController<Uint8Array>, why: string) => {
     const shutdown = req.signal.aborted;
     if (!shutdown) {
@@ -183,7 +184,7 @@ function relayStream(upstream: UpstreamResponse, r: Replica, upstreamAbort: Abor
           if (finished) {
             if (ended && !held.length) controller.close();
             else cut(controller, 'the stream ended without [DONE]');
-            end();
+            done();
             return;
           }
           held = held.length ? Buffer.concat([held, value]) : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
@@ -204,14 +205,14 @@ function relayStream(upstream: UpstreamResponse, r: Replica, upstreamAbort: Abor
         } catch {
           // the client left at the same moment
         }
-        end();
+        done();
       }
     },
     cancel() {
       // the client went away: the replica's request is aborted, so it stops generating
       cancelled = true;
       upstreamAbort.abort();
-      end();
+      done();
     },
   });
   return new Response(body, { status: upstream.status, headers: responseHeaders(upstream) });
