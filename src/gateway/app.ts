@@ -2,7 +2,6 @@
 // embeddings and rerank to the embeddings replicas; /v1/models is the union of the replicas'
 // lists; /health, /ready and /metrics are the gateway's own.
 import { Hono, type MiddlewareHandler } from 'hono';
-import { fetch } from 'undici';
 
 import { apiKeyCheck } from '../server/auth.js';
 import { DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT_MS, parseJson, readBody } from '../server/body.js';

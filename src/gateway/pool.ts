@@ -111,9 +111,9 @@ export class ReplicaPool {
   }
 }
 
-/** A fetch failure in words: undici hides the socket error in `cause`. */
+/** A request's failure in words (fetch hides the socket error in `cause`; node:http does not). */
 export function describe(err: unknown): string {
-  const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string } };
+  const e = err as { name?: string; code?: string; message?: string; cause?: { code?: string; message?: string } };
   if (e?.name === 'TimeoutError') return 'timed out';
-  return (e?.cause?.code ?? e?.cause?.message ?? e?.message ?? String(err)).slice(0, 200);
+  return (e?.cause?.code ?? e?.cause?.message ?? e?.code ?? e?.message ?? String(err)).slice(0, 200);
 }

@@ -3,7 +3,7 @@
 // answers 429 / 503 before anything else, gets the request tried once on another; a stream cut
 // half-way ends with an OpenAI error event; the client leaving aborts the upstream request, which
 // makes the replica stop generating.
-import { Agent, fetch, type Response as UpstreamResponse } from 'undici';
+import type { IncomingMessage } from 'node:http';
 
 import { ApiError, errorResponse, unavailable } from '../server/errors.js';
 import type { Logger } from '../server/logging.js';
@@ -11,10 +11,7 @@ import type { PrefixKeys } from './affinity.js';
 import type { GatewayMetrics } from './metrics.js';
 import { describe, type Replica, type ReplicaKind, type ReplicaPool } from './pool.js';
 import type { Router } from './router.js';
-
-// no deadline on an answer's headers or body: a long prefill may keep a non-stream request
-// silent for minutes (the client's own timeout and disconnect still end it)
-const agent = new Agent({ headersTimeout: 0, bodyTimeout: 0, connectTimeout: 5000 });
+import { send } from './upstream.js';
 
 // hop-by-hop and recomputed headers are not passed on (RFC 9110 7.6.1)
 const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer',
@@ -70,11 +67,9 @@ export async function proxy(req: ProxyRequest, deps: ProxyDeps): Promise<{ respo
       r.outstanding--;
       req.signal.removeEventListener('abort', onAbort);
     };
-    let upstream: UpstreamResponse;
+    let upstream: IncomingMessage;
     try {
-      upstream = await fetch(`${r.url}${req.path}`, {
-        method: req.method, headers, body: req.body ?? undefined, signal: upstreamAbort.signal, redirect: 'manual', dispatcher: agent,
-      });
+      upstream = await send(`${r.url}${req.path}`, req.method, headers, req.body, upstreamAbort.signal);
     } catch (err) {
       finish();
       if (req.signal.aborted) {
@@ -87,13 +82,14 @@ export async function proxy(req: ProxyRequest, deps: ProxyDeps): Promise<{ respo
       continue;
     }
     // busy or going away before any byte of the answer: another replica may take it
+    const status = upstream.statusCode ?? 502;
     const another = pool.ready(req.kind).some((x) => !tried.has(x));
-    if ((upstream.status === 429 || upstream.status === 503) && attempt === 0 && another) {
-      await upstream.body?.cancel().catch(() => undefined);
+    if ((status === 429 || status === 503) && attempt === 0 && another) {
+      upstream.destroy();
       finish();
-      if (upstream.status === 503) pool.eject(r, 'answered 503');
+      if (status === 503) pool.eject(r, 'answered 503');
       metrics.upstream(r.url, req.kind, 'retried');
-      lastFailure = `${r.url}: answered ${upstream.status}`;
+      lastFailure = `${r.url}: answered ${status}`;
       continue;
     }
     metrics.upstream(r.url, req.kind, 'ok');
@@ -101,7 +97,7 @@ export async function proxy(req: ProxyRequest, deps: ProxyDeps): Promise<{ respo
       finish();
       req.done();
     };
-    const response = (upstream.headers.get('content-type') ?? '').startsWith('text/event-stream') && upstream.body
+    const response = (upstream.headers['content-type'] ?? '').startsWith('text/event-stream')
       ? relayStream(upstream, r, upstreamAbort, req, done, deps)
       : await relayWhole(upstream, r, req, done, deps);
     return { response, replica: r.url };
@@ -126,11 +122,12 @@ function forwardHeaders(incoming: Headers, requestId: string): Record<string, st
   return out;
 }
 
-function responseHeaders(upstream: UpstreamResponse): Headers {
+function responseHeaders(upstream: IncomingMessage): Headers {
   const out = new Headers();
-  upstream.headers.forEach((value, name) => {
-    if (!HOP.has(name)) out.set(name, value);
-  });
+  for (const [name, value] of Object.entries(upstream.headers)) {
+    if (value === undefined || HOP.has(name)) continue;
+    for (const v of Array.isArray(value) ? value : [value]) out.append(name, v);
+  }
   return out;
 }
 
@@ -139,81 +136,85 @@ function gone(): Response {
   return new Response(null, { status: 499 });
 }
 
-async function relayWhole(upstream: UpstreamResponse, r: Replica, req: ProxyRequest, done: () => void, deps: ProxyDeps): Promise<Response> {
-  try {
-    const body = await upstream.arrayBuffer();
-    return new Response(body, { status: upstream.status, headers: responseHeaders(upstream) });
-  } catch (err) {
-    if (req.signal.aborted) return gone();
-    deps.pool.eject(r, describe(err));
-    deps.logger.warn({ reqId: req.requestId, replica: r.url, err: describe(err) }, 'replica went away during its answer');
-    return errorResponse(new ApiError(502, 'the replica answering this request went away before its answer ended; retry', 'server_error', null, 'upstream_disconnected'));
-  } finally {
-    done();
-  }
+/** The whole body, or null when the connection closed before its end. */
+function readAll(upstream: IncomingMessage): Promise<Buffer | null> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    upstream.on('data', (c: Buffer) => chunks.push(c));
+    upstream.on('error', () => undefined); // 'close' tells
+    upstream.on('close', () => resolve(upstream.complete ? Buffer.concat(chunks) : null));
+  });
+}
+
+async function relayWhole(upstream: IncomingMessage, r: Replica, req: ProxyRequest, done: () => void, deps: ProxyDeps): Promise<Response> {
+  const body = await readAll(upstream);
+  done();
+  if (body) return new Response(body as Uint8Array<ArrayBuffer>, { status: upstream.statusCode ?? 502, headers: responseHeaders(upstream) });
+  if (req.signal.aborted) return gone();
+  deps.pool.eject(r, 'connection closed mid-answer');
+  deps.logger.warn({ reqId: req.requestId, replica: r.url }, 'replica went away during its answer');
+  return errorResponse(new ApiError(502, 'the replica answering this request went away before its answer ended; retry', 'server_error', null, 'upstream_disconnected'));
 }
 
 /**
  * Whole SSE events, each passed on as soon as its blank line arrives (a partial event is held
- * until it is complete, so an error event can always follow cleanly).
+ * until it is complete, so an error event can always follow cleanly). The replica's socket is
+ * paused while the client reads slower than it writes.
  */
-function relayStream(upstream: UpstreamResponse, r: Replica, upstreamAbort: AbortController, req: ProxyRequest, done: () => void,
+function relayStream(upstream: IncomingMessage, r: Replica, upstreamAbort: AbortController, req: ProxyRequest, done: () => void,
   deps: ProxyDeps): Response {
-  const reader = upstream.body!.getReader();
-  let held = Buffer.alloc(0);
+  let held: Buffer = Buffer.alloc(0);
   let ended = false; // [DONE] or an error event seen: the replica finished the stream itself
-  let cancelled = false;
-  const cut = (controller: ReadableStreamDefaultController<Uint8Array>, why: string) => {
-    const shutdown = req.signal.aborted;
-    if (!shutdown) {
-      deps.metrics.streamCut(r.url);
-      deps.pool.eject(r, why);
-      deps.logger.warn({ reqId: req.requestId, replica: r.url, why }, 'stream cut: the replica went away mid-stream');
-    }
-    const err = shutdown
-      ? unavailable('the gateway is shutting down; the stream was cut; retry')
-      : new ApiError(502, 'the replica generating this stream went away before it ended; retry the request', 'server_error', null, 'upstream_disconnected');
-    controller.enqueue(encoder.encode(`data: ${JSON.stringify(err.body())}\n\n`));
-    controller.close();
-  };
+  let closed = false;
   const body = new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      try {
-        for (;;) {
-          const { done: finished, value } = await reader.read();
-          if (finished) {
-            if (ended && !held.length) controller.close();
-            else cut(controller, 'the stream ended without [DONE]');
-            done();
-            return;
+    start(controller) {
+      const finish = (clean: boolean, why: string) => {
+        if (closed) return;
+        closed = true;
+        if (clean) {
+          controller.close();
+        } else {
+          const shutdown = req.signal.aborted;
+          if (!shutdown) {
+            deps.metrics.streamCut(r.url);
+            deps.pool.eject(r, why);
+            deps.logger.warn({ reqId: req.requestId, replica: r.url, why }, 'stream cut: the replica went away mid-stream');
           }
-          held = held.length ? Buffer.concat([held, value]) : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-          const boundary = held.lastIndexOf('\n\n');
-          if (boundary < 0) continue;
-          const events = held.subarray(0, boundary + 2);
-          held = held.subarray(boundary + 2);
-          const text = events.toString('utf8');
-          if (text.includes('data: [DONE]') || text.includes('data: {"error"')) ended = true;
-          controller.enqueue(new Uint8Array(events));
-          return;
-        }
-      } catch (err) {
-        if (cancelled) return;
-        try {
-          if (ended && !held.length) controller.close();
-          else cut(controller, describe(err));
-        } catch {
-          // the client left at the same moment
+          const err = shutdown
+            ? unavailable('the gateway is shutting down; the stream was cut; retry')
+            : new ApiError(502, 'the replica generating this stream went away before it ended; retry the request', 'server_error', null, 'upstream_disconnected');
+          controller.enqueue(encoder.encode(`data: ${JSON.stringify(err.body())}\n\n`));
+          controller.close();
         }
         done();
-      }
+      };
+      upstream.on('data', (chunk: Buffer) => {
+        if (closed) return;
+        held = held.length ? Buffer.concat([held, chunk]) : chunk;
+        const boundary = held.lastIndexOf('\n\n');
+        if (boundary < 0) return;
+        const events = held.subarray(0, boundary + 2);
+        held = held.subarray(boundary + 2);
+        const text = events.toString('utf8');
+        if (text.includes('data: [DONE]') || text.includes('data: {"error"')) ended = true;
+        controller.enqueue(new Uint8Array(events));
+        if ((controller.desiredSize ?? 1) <= 0) upstream.pause();
+      });
+      upstream.on('error', () => undefined); // 'close' tells
+      upstream.on('close', () => {
+        const clean = upstream.complete && ended && !held.length;
+        finish(clean, upstream.complete ? 'the stream ended without [DONE]' : 'connection closed mid-stream');
+      });
+    },
+    pull() {
+      upstream.resume();
     },
     cancel() {
       // the client went away: the replica's request is aborted, so it stops generating
-      cancelled = true;
+      closed = true;
       upstreamAbort.abort();
       done();
     },
   });
-  return new Response(body, { status: upstream.status, headers: responseHeaders(upstream) });
+  return new Response(body, { status: upstream.statusCode ?? 502, headers: responseHeaders(upstream) });
 }
