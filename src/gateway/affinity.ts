@@ -73,11 +73,11 @@ export class AffinityTable<R> {
 
   constructor(private readonly capacity = 50_000) {}
 
-  /** The replica of the longest known prefix among the keys, with how many keys matched. */
-  lookup(keys: readonly string[], usable: (r: R) => boolean): { replica: R; depth: number } | null {
+  /** The replica of the longest known prefix among the keys that is `usable`. */
+  lookup(keys: readonly string[], usable: (r: R) => boolean): R | null {
     for (let i = keys.length - 1; i >= 0; i--) {
       const r = this.map.get(keys[i]!);
-      if (r !== undefined && usable(r)) return { replica: r, depth: i + 1 };
+      if (r !== undefined && usable(r)) return r;
     }
     return null;
   }
@@ -88,9 +88,5 @@ export class AffinityTable<R> {
       this.map.set(k, r);
     }
     while (this.map.size > this.capacity) this.map.delete(this.map.keys().next().value!);
-  }
-
-  get size(): number {
-    return this.map.size;
   }
 }

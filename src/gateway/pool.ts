@@ -29,8 +29,6 @@ export interface PoolOptions {
   /** a probe slower than this fails (default 2 s; a probe still out is not sent again) */
   probeTimeoutMs?: number;
   logger: Logger;
-  /** called on every change of state (metrics) */
-  onChange?: (r: Replica) => void;
 }
 
 export class ReplicaPool {
@@ -107,7 +105,6 @@ export class ReplicaPool {
     const log = this.options.logger;
     if (state === 'ready') log.info({ replica: r.url, kind: r.kind, models: [...r.models] }, was === 'down' ? 'replica back: admitted' : 'replica ready');
     else log.warn({ replica: r.url, kind: r.kind, reason }, was === 'ready' ? 'replica ejected' : 'replica not ready');
-    this.options.onChange?.(r);
   }
 }
 

@@ -36,7 +36,7 @@ export class Router {
     const held = this.table.lookup(prefix.keys, (r) => near.includes(r));
     let choice: Choice;
     if (held) {
-      choice = { replica: held.replica, reason: 'affinity' };
+      choice = { replica: held, reason: 'affinity' };
     } else if (prefix.anchor) {
       const anchor = prefix.anchor;
       choice = { replica: near.reduce((best, r) => (score(anchor, r) > score(anchor, best) ? r : best)), reason: 'hash' };
