@@ -279,18 +279,20 @@ describe('gateway + 2 inference replicas + 1 embeddings service', () => {
   });
 
   it('a client that goes away cancels the generation on the replica', async () => {
-    const before = (await metric(a.url, 'predict_otron_http_requests_total', { status: '499' })) + (await metric(b.url, 'predict_otron_http_requests_total', { status: '499' }));
+    const id = `gw-cancel-${Date.now()}`;
     const stream = await client.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'go on forever' }], max_tokens: 3000,
-      stream: true, logit_bias: noEnd });
+      stream: true, logit_bias: noEnd }, { headers: { 'x-request-id': id } });
     for await (const _ of stream) break; // one chunk, then leave
-    await until(async () => {
-      const cancelled = (await metric(a.url, 'predict_otron_http_requests_total', { status: '499' })) + (await metric(b.url, 'predict_otron_http_requests_total', { status: '499' }));
-      const running = (await metric(a.url, 'predict_otron_active_sequences')) + (await metric(b.url, 'predict_otron_active_sequences'));
-      return cancelled === before + 1 && running === 0;
-    }, 'the replica to log the request as cancelled (499) and stop generating');
+    // the replica that ran it logs it as cancelled by its client (499) long before 3,000 tokens
+    await until(() => [a, b].some((p) => p.logs.some((l) => l.reqId === id && l.msg === 'request' && l.status === 499)),
+      'the replica to log the request as cancelled (499)');
+    const replica = [a, b].find((p) => p.logs.some((l) => l.reqId === id && l.status === 499))!;
+    await until(async () => (await metric(replica.url, 'predict_otron_active_sequences')) === 0, 'the replica to stop generating');
   });
 
   it('spreads concurrent requests over both replicas', async () => {
+    // earlier tests' cancelled streams settle first, so the counts below are this test's alone
+    await until(async () => (await metric(a.url, 'predict_otron_active_sequences')) + (await metric(b.url, 'predict_otron_active_sequences')) === 0, 'idle replicas');
     const before = await Promise.all(inference().map((p) => generations(p.url)));
     await Promise.all(Array.from({ length: 8 }, (_, i) => client.chat.completions.create({
       model: 'tiny', messages: [{ role: 'user', content: `question number ${i} about ${'abcdefgh'[i]}` }], max_tokens: 24, logit_bias: noEnd,
