@@ -411,6 +411,41 @@ describe('retry before the first byte', () => {
   });
 });
 
+describe('bad requests at the gateway', () => {
+  let replica: Proc;
+  let gateway: RunningGateway;
+  beforeAll(async () => {
+    replica = await serve(['--model', tiny, '--model-id', 'tiny', '--ctx', '2048', '--port', '0', '--threads', '1', '--no-webui']);
+    await until(async () => (await fetch(`${replica.url}/ready`)).status === 200, 'the replica to load its model');
+    gateway = await startGateway({ inference: [replica.url], port: 0, logger: false, webui: false, bodyLimit: 4096 });
+  });
+  afterAll(async () => {
+    await gateway?.close(0);
+    replica?.child.kill('SIGKILL');
+  });
+
+  it('get OpenAI-shaped errors from the gateway itself, and nothing reaches the replica', async () => {
+    const post = (path: string, body: string) => fetch(`${gateway.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const before = await metric(replica.url, 'predict_otron_http_requests_total', { route: '/v1/chat/completions' });
+    const broken = await post('/v1/chat/completions', '{"model": "tiny", "messages": [');
+    expect(broken.status).toBe(400);
+    expect(await broken.json()).toMatchObject({ error: { type: 'invalid_request_error', code: 'invalid_json' } });
+    const big = await post('/v1/chat/completions', JSON.stringify({ model: 'tiny', messages: [{ role: 'user', content: 'x'.repeat(5000) }] }));
+    expect(big.status).toBe(413);
+    expect(await big.json()).toMatchObject({ error: { code: 'request_too_large' } });
+    // this gateway has no embeddings replicas
+    const emb = await post('/v1/embeddings', JSON.stringify({ model: 'e', input: 'x' }));
+    expect(emb.status).toBe(404);
+    expect(await emb.json()).toMatchObject({ error: { code: 'unknown_url' } });
+    const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: 'x', maxRetries: 0 });
+    await expect(client.models.retrieve('no-such-model')).rejects.toMatchObject({ status: 404, code: 'model_not_found' });
+    expect(await metric(replica.url, 'predict_otron_http_requests_total', { route: '/v1/chat/completions' })).toBe(before);
+    // a request the replica refuses comes back as the replica said it
+    await expect(client.chat.completions.create({ model: 'tiny', messages: [{ role: 'wizard' as 'user', content: 'x' }] }))
+      .rejects.toMatchObject({ status: 400, param: 'messages[0].role' });
+  });
+});
+
 describe('gateway shutdown', () => {
   let replica: Proc;
   beforeAll(async () => {
