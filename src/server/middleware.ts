@@ -1,12 +1,18 @@
 // Middleware the model server and the gateway share: one record per request (id, status,
 // duration, what the route adds; a metric and a log line) and CORS.
+import crypto from 'node:crypto';
+
 import type { Hono, MiddlewareHandler } from 'hono';
 import { cors } from 'hono/cors';
 
 import type { Env, RequestRecord } from './context.js';
 import { ApiError, errorResponse, internalError, toApiError } from './errors.js';
 import type { Logger } from './logging.js';
-import { requestId } from './request-id.js';
+
+/** The client's X-Request-Id when it is a sane token (it goes into logs and headers), else a new one. */
+function requestId(given: string | undefined): string {
+  return given && /^[\w.:-]{1,64}$/.test(given) ? given : crypto.randomUUID();
+}
 
 export function requestRecords(logger: Logger, routeLabel: (path: string) => string,
   count: (route: string, method: string, status: number, seconds: number) => void): MiddlewareHandler<Env> {
