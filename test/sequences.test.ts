@@ -175,9 +175,10 @@ describe('sequence operations', () => {
     // another sequence's cells in between, so the restored rows land in different cells
     await ctx.decode(new Batch().addSequence(testTokens(9, V, 13), 0, 3, false));
     const saved = ctx.seqSave(0, 10, 24);
-    // f32 cache: 2 tensors x layers x row of head_dim * kv heads floats, per position
+    // a 16-byte header, then per position (f32 cache, one pool in a context this small):
+    // 2 tensors x layers x row of head_dim * kv heads floats
     const { hparams } = model.info;
-    expect(saved.byteLength).toBe(14 * 2 * hparams.nLayer * hparams.headDim * hparams.nHeadKv * 4);
+    expect(saved.byteLength).toBe(16 + 14 * 2 * hparams.nLayer * hparams.headDim * hparams.nHeadKv * 4);
     ctx.seqRemove(0, 10, -1);
     ctx.seqRemove(3);
     await ctx.decode(new Batch().addSequence(testTokens(5, V, 14), 0, 2, false)); // takes the freed cells
@@ -199,7 +200,8 @@ describe('sequence operations', () => {
     expect(() => ctx.seqSave(1, 0, 1)).toThrow(/holds no position 0/);
     expect(() => ctx.seqSave(0, 4, 2)).toThrow(/not a range/);
     const saved = ctx.seqSave(0, 0, 6);
-    expect(() => ctx.seqRestore(1, 0, saved.subarray(0, saved.byteLength - 1))).toThrow(/not a multiple/);
+    expect(() => ctx.seqRestore(1, 0, saved.subarray(0, saved.byteLength - 1))).toThrow(/does not fit this context/);
+    expect(() => ctx.seqRestore(1, 0, new Uint8Array(saved.byteLength))).toThrow(/does not fit this context/);
     expect(() => ctx.seqRestore(1, 0, new Float32Array(4) as unknown as Uint8Array)).toThrow(/Uint8Array/);
     await ctx.decode(new Batch().addSequence(testTokens(120, V, 16), 0, 2, false));
     expect(() => ctx.seqRestore(1, 0, saved)).toThrow(/KV cache is full/);

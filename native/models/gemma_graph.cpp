@@ -49,8 +49,10 @@ ggml_tensor* attention(ggml_context* ctx, const GemmaHParams& hp, bool flash_att
 struct KvPlace {
   ggml_cgraph* gf;
   const KvCache* kv;        // null: no cache
-  ggml_tensor* kv_cells;    // I64 [T]
+  ggml_tensor* kv_cells;    // I64 [T]  cells in the global pool
   uint32_t n_kv;
+  ggml_tensor* kv_cells_swa;  // I64 [T]  cells in the sliding-window pool (null: one pool)
+  uint32_t n_kv_swa;
 };
 
 // The transformer: embeddings, the layers, the final norm. out_ids (null: every row) picks the
@@ -88,12 +90,16 @@ ggml_tensor* gemma_body(ggml_context* ctx, const Model& model, const KvPlace& pl
     ggml_tensor *keys, *values;  // [D, HKV, n_kv]
     if (place.kv) {
       // this ubatch's keys and values go into their cache cells before attention reads them
-      const KvCache& kv = *place.kv;
-      ggml_build_forward_expand(place.gf, ggml_set_rows(ctx, kv.k(il), ggml_reshape_2d(ctx, k, D * HKV, T), place.kv_cells));
-      ggml_build_forward_expand(place.gf, ggml_set_rows(ctx, kv.v(il), v, place.kv_cells));
-      ggml_tensor *kc = kv.k(il), *vc = kv.v(il);
-      keys = ggml_view_3d(ctx, kc, D, HKV, place.n_kv, ggml_row_size(kc->type, D), ggml_row_size(kc->type, D * HKV), 0);
-      values = ggml_view_3d(ctx, vc, D, HKV, place.n_kv, ggml_row_size(vc->type, D), ggml_row_size(vc->type, D * HKV), 0);
+      // (a sliding layer's pool is the ring when there is one: its own cells, its own n_kv)
+      const KvPool& pool = place.kv->pool(il);
+      const bool ring = place.kv_cells_swa && &pool != &place.kv->global();
+      ggml_tensor* cells = ring ? place.kv_cells_swa : place.kv_cells;
+      const int64_t n_kv = ring ? place.n_kv_swa : place.n_kv;
+      ggml_tensor *kc = pool.k(il), *vc = pool.v(il);
+      ggml_build_forward_expand(place.gf, ggml_set_rows(ctx, kc, ggml_reshape_2d(ctx, k, D * HKV, T), cells));
+      ggml_build_forward_expand(place.gf, ggml_set_rows(ctx, vc, v, cells));
+      keys = ggml_view_3d(ctx, kc, D, HKV, n_kv, ggml_row_size(kc->type, D), ggml_row_size(kc->type, D * HKV), 0);
+      values = ggml_view_3d(ctx, vc, D, HKV, n_kv, ggml_row_size(vc->type, D), ggml_row_size(vc->type, D * HKV), 0);
     } else {
       keys = k;
       values = ggml_reshape_3d(ctx, v, D, HKV, T);
@@ -138,14 +144,15 @@ ggml_tensor* build_gemma_graph(ggml_context* ctx, ggml_cgraph* gf, const Model& 
   in.tokens = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, T);
   in.pos = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, T);
   in.kv_cells = ggml_new_tensor_1d(ctx, GGML_TYPE_I64, T);
+  in.kv_cells_swa = kv.swa() ? ggml_new_tensor_1d(ctx, GGML_TYPE_I64, T) : nullptr;
   in.mask = any_global ? ggml_new_tensor_2d(ctx, mask_type, s.n_kv, T) : nullptr;
-  in.mask_swa = any_swa ? ggml_new_tensor_2d(ctx, mask_type, s.n_kv, T) : nullptr;
+  in.mask_swa = any_swa ? ggml_new_tensor_2d(ctx, mask_type, s.n_kv_swa, T) : nullptr;
   in.out_ids = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, s.n_outputs);
-  for (ggml_tensor* t : {in.tokens, in.pos, in.kv_cells, in.mask, in.mask_swa, in.out_ids}) {
+  for (ggml_tensor* t : {in.tokens, in.pos, in.kv_cells, in.kv_cells_swa, in.mask, in.mask_swa, in.out_ids}) {
     if (t) ggml_set_input(t);
   }
 
-  const KvPlace place{gf, &kv, in.kv_cells, s.n_kv};
+  const KvPlace place{gf, &kv, in.kv_cells, s.n_kv, in.kv_cells_swa, s.n_kv_swa};
   ggml_tensor* x = gemma_body(ctx, model, place, in.tokens, in.pos, in.mask, in.mask_swa, in.out_ids, s.flash_attn);
   ggml_tensor* logits = ggml_mul_mat(ctx, model.output, x);  // [V, n_outputs]
   if (hp.final_softcap > 0) logits = soft_cap(ctx, logits, hp.final_softcap);
@@ -166,7 +173,7 @@ ggml_tensor* build_gemma_encoder_graph(ggml_context* ctx, const Model& model, ui
   for (ggml_tensor* t : {in.tokens, in.pos, in.mask, in.mask_swa}) {
     if (t) ggml_set_input(t);
   }
-  return gemma_body(ctx, model, KvPlace{nullptr, nullptr, nullptr, n_tokens}, in.tokens, in.pos, in.mask, in.mask_swa, nullptr, flash_attn);
+  return gemma_body(ctx, model, KvPlace{nullptr, nullptr, nullptr, n_tokens, nullptr, n_tokens}, in.tokens, in.pos, in.mask, in.mask_swa, nullptr, flash_attn);
 }
 
 }  // namespace potron

@@ -9,15 +9,17 @@ namespace potron {
 struct GemmaGraphInputs {
   ggml_tensor* tokens;    // I32 [n_tokens]
   ggml_tensor* pos;       // I32 [n_tokens]
-  ggml_tensor* kv_cells;  // I64 [n_tokens]   cache rows the new keys/values go to
-  ggml_tensor* mask;      // [n_kv, n_tokens] 0 or -inf; global layers
-  ggml_tensor* mask_swa;  // [n_kv, n_tokens] sliding-window layers (null when none)
+  ggml_tensor* kv_cells;      // I64 [n_tokens]   cache rows the new keys/values go to
+  ggml_tensor* kv_cells_swa;  // I64 [n_tokens]   the same in the sliding-window pool (null: one pool)
+  ggml_tensor* mask;          // [n_kv, n_tokens] 0 or -inf; global layers
+  ggml_tensor* mask_swa;      // [n_kv_swa, n_tokens] sliding-window layers (null when none)
   ggml_tensor* out_ids;   // I32 [n_outputs]  rows whose logits are wanted
 };
 
 struct GemmaGraphShape {
   uint32_t n_tokens;
-  uint32_t n_kv;
+  uint32_t n_kv;      // cells the global layers read
+  uint32_t n_kv_swa;  // cells the sliding-window layers read (= n_kv with one pool)
   uint32_t n_outputs;
   bool flash_attn;
 };

@@ -41,6 +41,7 @@ class ContextWrap : public Napi::ObjectWrap<ContextWrap> {
   Napi::Value SeqSave(const Napi::CallbackInfo& info);
   Napi::Value SeqRestore(const Napi::CallbackInfo& info);
   Napi::Value SeqPosMax(const Napi::CallbackInfo& info);
+  Napi::Value SeqWindowFrom(const Napi::CallbackInfo& info);
   Napi::Value Clear(const Napi::CallbackInfo& info);
   Napi::Value State(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);

@@ -12,7 +12,8 @@ Napi::Function ContextWrap::Define(Napi::Env env) {
                      {InstanceMethod<&ContextWrap::Decode>("decode"), InstanceMethod<&ContextWrap::Abort>("abort"),
                       InstanceMethod<&ContextWrap::SeqRemove>("seqRemove"), InstanceMethod<&ContextWrap::SeqCopy>("seqCopy"),
                       InstanceMethod<&ContextWrap::SeqSave>("seqSave"), InstanceMethod<&ContextWrap::SeqRestore>("seqRestore"),
-                      InstanceMethod<&ContextWrap::SeqPosMax>("seqPosMax"), InstanceMethod<&ContextWrap::Clear>("clear"),
+                      InstanceMethod<&ContextWrap::SeqPosMax>("seqPosMax"),
+                      InstanceMethod<&ContextWrap::SeqWindowFrom>("seqWindowFrom"), InstanceMethod<&ContextWrap::Clear>("clear"),
                       InstanceMethod<&ContextWrap::State>("state"), InstanceMethod<&ContextWrap::Close>("close")});
 }
 
@@ -144,17 +145,20 @@ Napi::Value ContextWrap::SeqCopy(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// seqSave(seq, p0, p1): Uint8Array, a copy of seq's cached positions [p0, p1). On the JS thread,
-// as seqCopy: it is a memcpy of the rows (18 KiB a position for gemma-3-270m), far cheaper than
-// the decode that would recompute them, and the scheduler decides with it synchronously.
+// seqSave(seq, p0, p1, slidingOnly?): Uint8Array, a copy of seq's cached rows of [p0, p1)
+// (KvCache::seq_save's layout). On the JS thread, as seqCopy: it is a memcpy of the rows
+// (18 KiB a position for gemma-3-270m), far cheaper than the decode that would recompute them,
+// and the scheduler decides with it synchronously.
 Napi::Value ContextWrap::SeqSave(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Context& ctx = idle(env);
   const int32_t seq = int_arg(info, 0, "seq"), p0 = int_arg(info, 1, "p0"), p1 = int_arg(info, 2, "p1");
-  const size_t size = guarded(env, [&] { return ctx.seq_save_size(seq, p0, p1); });
-  Napi::ArrayBuffer buf = Napi::ArrayBuffer::New(env, size);
-  guarded(env, [&] { ctx.seq_save(seq, p0, p1, static_cast<uint8_t*>(buf.Data())); });
-  return Napi::Uint8Array::New(env, size, buf, 0);
+  const bool sliding_only = info.Length() > 3 && info[3].ToBoolean();
+  auto* rows = new std::vector<uint8_t>(guarded(env, [&] { return ctx.seq_save(seq, p0, p1, sliding_only); }));
+  // JS owns the vector's bytes from here (no second copy)
+  Napi::ArrayBuffer buf = Napi::ArrayBuffer::New(
+      env, rows->data(), rows->size(), [](Napi::Env, void*, std::vector<uint8_t>* r) { delete r; }, rows);
+  return Napi::Uint8Array::New(env, buf.ByteLength(), buf, 0);
 }
 
 // seqRestore(seq, p0, data): saved positions back as p0, p0 + 1, ... of seq, in free cells.
@@ -177,6 +181,14 @@ Napi::Value ContextWrap::SeqPosMax(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, guarded(env, [&] { return ctx.seq_pos_max(int_arg(info, 0, "seq")); }));
 }
 
+// seqWindowFrom(seq): the first position from which the sliding-window layers still hold every
+// position seq holds (0 with one cache for all layers).
+Napi::Value ContextWrap::SeqWindowFrom(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Context& ctx = idle(env);
+  return Napi::Number::New(env, guarded(env, [&] { return ctx.seq_window_from(int_arg(info, 0, "seq")); }));
+}
+
 Napi::Value ContextWrap::Clear(const Napi::CallbackInfo& info) {
   idle(info.Env()).clear();
   return info.Env().Undefined();
@@ -196,6 +208,12 @@ Napi::Value ContextWrap::State(const Napi::CallbackInfo& info) {
   // while a decode runs the compute thread changes the cells: report them as it found them
   o.Set("kvUsed", busy_ ? kv_used_at_start_ : ctx_->kv().used());
   o.Set("kvBytes", static_cast<double>(ctx_->kv().bytes()));
+  o.Set("swaFull", p.swa_full);
+  // the sliding-window layers' ring (0 cells when one cache serves every layer)
+  const KvPool* ring = ctx_->kv().swa();
+  o.Set("swaWindow", ring ? ring->window() : 0);
+  o.Set("swaCells", ring ? ring->size() : 0);
+  o.Set("swaBytes", ring ? static_cast<double>(ring->bytes()) : 0.0);
   o.Set("busy", busy_);
   return o;
 }

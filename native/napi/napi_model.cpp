@@ -161,6 +161,7 @@ Napi::Value ModelWrap::CreateContext(const Napi::CallbackInfo& info) {
     else throw_js(env, "ERR_INVALID_ARG", "kvType must be 'f16' or 'f32', not '" + t + "'");
   }
   if (!o.Get("flashAttn").IsUndefined()) p.flash_attn = o.Get("flashAttn").ToBoolean();
+  if (!o.Get("swaFull").IsUndefined()) p.swa_full = o.Get("swaFull").ToBoolean();
 
   auto result = std::make_shared<std::unique_ptr<Context>>();
   auto* w = new PromiseWorker(

@@ -24,7 +24,8 @@ Context::Context(std::shared_ptr<const Model> model, const ContextParams& params
   if (params_.n_threads <= 0) params_.n_threads = physical_cores();
   backend_ = std::make_unique<CpuBackend>(params_.n_threads);
   backend_->set_abort_callback([](void* data) { return static_cast<std::atomic<bool>*>(data)->load(); }, &abort_);
-  kv_ = std::make_unique<KvCache>(model_->hp(), params_.n_ctx, params_.kv_type, backend_->get());
+  kv_ = std::make_unique<KvCache>(model_->hp(), KvCacheParams{params_.n_ctx, params_.n_seq_max, params_.n_ubatch, params_.swa_full, params_.kv_type},
+                                  backend_->get());
   galloc_.reset(ggml_gallocr_new(ggml_backend_get_default_buffer_type(backend_->get())));
   graph_meta_.resize(ggml_tensor_overhead() * kGraphMaxNodes + ggml_graph_overhead_custom(kGraphMaxNodes, false));
   reserve_compute_buffer();
@@ -37,7 +38,8 @@ Context::Context(std::shared_ptr<const Model> model, const ContextParams& params
 // matmul's input and output where the sgemm kernels run slower); untouched pages cost no RSS.
 void Context::reserve_compute_buffer() {
   const uint32_t T = std::min(params_.n_ubatch, params_.n_ctx);
-  BuiltGraph worst = build_graph({T, kv_->padded_size(), T, params_.flash_attn});
+  const uint32_t swa_kv = kv_->swa() ? kv_->swa()->padded_size() : kv_->global().padded_size();
+  BuiltGraph worst = build_graph({T, kv_->global().padded_size(), swa_kv, T, params_.flash_attn});
   const bool ok = ggml_gallocr_reserve(galloc_.get(), worst.gf);
   ggml_free(worst.ctx);
   if (!ok) throw Error("ERR_NO_MEMORY", "could not allocate the compute buffer for ubatches of " + std::to_string(T) + " tokens");
@@ -83,8 +85,9 @@ void Context::validate(const Batch& b) const {
   }
 }
 
-// mask[t][j] = 0 where token t may attend to cell j, -inf elsewhere.
-void Context::fill_masks(const Batch& b, size_t begin, uint32_t n, uint32_t n_kv, std::vector<float>& mask, bool swa) const {
+// mask[t][j] = 0 where token t may attend to cell j of the pool, -inf elsewhere.
+void Context::fill_mask(const Batch& b, size_t begin, uint32_t n, const KvPool& pool, uint32_t n_kv, bool swa,
+                        std::vector<float>& mask) const {
   const float ninf = -std::numeric_limits<float>::infinity();
   const uint32_t window = model_->hp().sliding_window;
   mask.assign(static_cast<size_t>(n) * n_kv, ninf);
@@ -92,7 +95,7 @@ void Context::fill_masks(const Batch& b, size_t begin, uint32_t n, uint32_t n_kv
     const int32_t seq = b.seq[begin + t], pos = b.pos[begin + t];
     float* row = mask.data() + static_cast<size_t>(t) * n_kv;
     for (uint32_t j = 0; j < n_kv; ++j) {
-      const KvCell& c = kv_->cell(j);
+      const KvCell& c = pool.cell(j);
       if (!c.seqs.test(seq) || c.pos > pos) continue;
       if (swa && pos - c.pos >= static_cast<int32_t>(window)) continue;
       row[j] = 0.0f;
@@ -102,8 +105,8 @@ void Context::fill_masks(const Batch& b, size_t begin, uint32_t n, uint32_t n_kv
 
 const Context::BuiltGraph& Context::graph_for(const GemmaGraphShape& shape) {
   const GemmaGraphShape& s = graph_.shape;
-  if (graph_.ctx && s.n_tokens == shape.n_tokens && s.n_kv == shape.n_kv && s.n_outputs == shape.n_outputs &&
-      s.flash_attn == shape.flash_attn) {
+  if (graph_.ctx && s.n_tokens == shape.n_tokens && s.n_kv == shape.n_kv && s.n_kv_swa == shape.n_kv_swa &&
+      s.n_outputs == shape.n_outputs && s.flash_attn == shape.flash_attn) {
     return graph_;
   }
   if (graph_.ctx) ggml_free(graph_.ctx);  // its metadata lives in graph_meta_, reused below
@@ -151,7 +154,7 @@ Logits Context::decode_here(const Batch& b, LogitsDest dest) {
     logits.data.reset(new float[logits.size]);
   }
 
-  std::vector<int64_t> claimed;  // every cell this call took, released again if it fails
+  KvSlots claimed;  // every cell this call took, released again if it fails
   size_t out_row = 0;
   std::vector<float> mask;
   std::vector<ggml_fp16_t> mask16;
@@ -159,25 +162,32 @@ Logits Context::decode_here(const Batch& b, LogitsDest dest) {
     for (size_t begin = 0; begin < n; begin += params_.n_ubatch) {
       if (abort_.load()) throw Error("ERR_ABORTED", "decode was aborted");
       const uint32_t T = static_cast<uint32_t>(std::min<size_t>(params_.n_ubatch, n - begin));
-      std::vector<int64_t> cells = kv_->claim(&b.pos[begin], &b.seq[begin], T);
-      claimed.insert(claimed.end(), cells.begin(), cells.end());
+      const KvSlots cells = kv_->claim(&b.pos[begin], &b.seq[begin], T);
+      claimed.global.insert(claimed.global.end(), cells.global.begin(), cells.global.end());
+      claimed.swa.insert(claimed.swa.end(), cells.swa.begin(), cells.swa.end());
 
       std::vector<int32_t> out_ids;
       for (uint32_t t = 0; t < T; ++t) if (b.output[begin + t]) out_ids.push_back(static_cast<int32_t>(t));
       const bool want_logits = !out_ids.empty();
       if (!want_logits) out_ids.push_back(T - 1);  // the graph needs one row; its logits are dropped
 
-      const GemmaGraphShape shape{T, kv_->n_kv(), static_cast<uint32_t>(out_ids.size()), params_.flash_attn};
+      const KvPool& swa_pool = kv_->swa() ? *kv_->swa() : kv_->global();
+      const GemmaGraphShape shape{T, kv_->global().n_kv(), swa_pool.n_kv(), static_cast<uint32_t>(out_ids.size()), params_.flash_attn};
       const BuiltGraph& g = graph_for(shape);
       const GemmaGraphInputs& in = g.in;
 
       ggml_backend_tensor_set(in.tokens, &b.tokens[begin], 0, T * sizeof(int32_t));
       ggml_backend_tensor_set(in.pos, &b.pos[begin], 0, T * sizeof(int32_t));
-      ggml_backend_tensor_set(in.kv_cells, cells.data(), 0, T * sizeof(int64_t));
+      ggml_backend_tensor_set(in.kv_cells, cells.global.data(), 0, T * sizeof(int64_t));
+      if (in.kv_cells_swa) ggml_backend_tensor_set(in.kv_cells_swa, cells.swa.data(), 0, T * sizeof(int64_t));
       ggml_backend_tensor_set(in.out_ids, out_ids.data(), 0, out_ids.size() * sizeof(int32_t));
       for (auto [tensor, swa] : {std::pair{in.mask, false}, std::pair{in.mask_swa, true}}) {
         if (!tensor) continue;
-        fill_masks(b, begin, T, shape.n_kv, mask, swa);
+        if (swa) {
+          fill_mask(b, begin, T, swa_pool, shape.n_kv_swa, true, mask);
+        } else {
+          fill_mask(b, begin, T, kv_->global(), shape.n_kv, false, mask);
+        }
         if (tensor->type == GGML_TYPE_F16) {
           mask16.resize(mask.size());
           ggml_fp32_to_fp16_row(mask.data(), mask16.data(), static_cast<int64_t>(mask.size()));
@@ -213,14 +223,9 @@ void Context::seq_cp(int32_t src, int32_t dst, int32_t p0, int32_t p1) {
   kv_->seq_cp(src, dst, p0, p1);
 }
 
-size_t Context::seq_save_size(int32_t seq, int32_t p0, int32_t p1) const {
+std::vector<uint8_t> Context::seq_save(int32_t seq, int32_t p0, int32_t p1, bool sliding_only) const {
   check_seq(seq);
-  return kv_->seq_save_size(seq, p0, p1);
-}
-
-void Context::seq_save(int32_t seq, int32_t p0, int32_t p1, uint8_t* dst) const {
-  check_seq(seq);
-  kv_->seq_save(seq, p0, p1, dst);
+  return kv_->seq_save(seq, p0, p1, sliding_only);
 }
 
 void Context::seq_restore(int32_t seq, int32_t p0, const uint8_t* src, size_t size) {
@@ -231,6 +236,11 @@ void Context::seq_restore(int32_t seq, int32_t p0, const uint8_t* src, size_t si
 int32_t Context::seq_pos_max(int32_t seq) const {
   check_seq(seq);
   return kv_->seq_pos_max(seq);
+}
+
+int32_t Context::seq_window_from(int32_t seq) const {
+  check_seq(seq);
+  return kv_->seq_window_from(seq);
 }
 
 }  // namespace potron

@@ -23,6 +23,7 @@ struct ContextParams {
   int n_threads = 0;          // 0: physical cores
   ggml_type kv_type = GGML_TYPE_F16;
   bool flash_attn = true;
+  bool swa_full = false;      // sliding-window layers keep the whole context, not a ring
 };
 
 // Logits handed to JS as they are (no zero-fill, no copy): in a buffer of their own, or in the
@@ -66,17 +67,17 @@ class Context {
 
   void seq_rm(int32_t seq, int32_t p0, int32_t p1);
   void seq_cp(int32_t src, int32_t dst, int32_t p0, int32_t p1);
-  size_t seq_save_size(int32_t seq, int32_t p0, int32_t p1) const;
-  void seq_save(int32_t seq, int32_t p0, int32_t p1, uint8_t* dst) const;
+  std::vector<uint8_t> seq_save(int32_t seq, int32_t p0, int32_t p1, bool sliding_only) const;
   void seq_restore(int32_t seq, int32_t p0, const uint8_t* src, size_t size);
   int32_t seq_pos_max(int32_t seq) const;
+  int32_t seq_window_from(int32_t seq) const;
   void clear() { kv_->clear(); }
 
  private:
   void check_seq(int32_t seq) const;
   void validate(const Batch& batch) const;
   Logits decode_here(const Batch& batch, LogitsDest dest);
-  void fill_masks(const Batch& b, size_t begin, uint32_t n, uint32_t n_kv, std::vector<float>& mask, bool swa) const;
+  void fill_mask(const Batch& b, size_t begin, uint32_t n, const KvPool& pool, uint32_t n_kv, bool swa, std::vector<float>& mask) const;
 
   std::shared_ptr<const Model> model_;
   ContextParams params_;

@@ -30,6 +30,17 @@ export interface LoadModelOptions extends ResolveOptions {
    * recomputed (default: as much as the KV cache takes; 0: always recompute)
    */
   swapMiB?: number;
+  /**
+   * MiB of memory for prompts' sliding-window rows, which keep a shared prefix longer than the
+   * window reusable after its sequence moved on (default: as much as the sliding layers' ring
+   * takes; 0: such prefixes are recomputed)
+   */
+  windowMiB?: number;
+  /**
+   * Sliding-window layers keep the whole context like global ones (default false: a ring of
+   * window x parallel + one step of cells, llama.cpp's default; several times less memory)
+   */
+  swaFull?: boolean;
   kvType?: 'f16' | 'f32';
   flashAttn?: boolean;
 }
@@ -50,6 +61,11 @@ export interface LanguageModelInfo extends NativeModelInfo {
   format: 'gguf' | 'hf';
   contextSize: number;
   parallel: number;
+  /**
+   * The KV cache: bytes in all; the sliding-window layers' window and ring cells when they keep
+   * a ring of their own (0 when every layer keeps the whole context)
+   */
+  kvCache: { bytes: number; swaWindow: number; swaCells: number };
   /** where the chat template came from */
   chatTemplate: 'model' | 'builtin';
 }
@@ -121,13 +137,17 @@ export class LanguageModel {
         nCtx: contextSize, nSeqMax: parallel, nUbatch: Math.min(512, stepTokens),
         ...(options.kvType ? { kvType: options.kvType } : {}),
         ...(options.flashAttn !== undefined ? { flashAttn: options.flashAttn } : {}),
+        ...(options.swaFull !== undefined ? { swaFull: options.swaFull } : {}),
       });
       const swapMiB = positiveInt(options.swapMiB, 'swapMiB', -1, 0);
+      const windowMiB = positiveInt(options.windowMiB, 'windowMiB', -1, 0);
       const scheduler = new Scheduler(ctx, tokenizer, contextSize, {
         parallel, maxQueue, stepTokens, ...(swapMiB >= 0 ? { swapBytes: swapMiB * 2 ** 20 } : {}),
+        ...(windowMiB >= 0 ? { windowBytes: windowMiB * 2 ** 20 } : {}),
       });
       const info: LanguageModelInfo = {
         ...model.info, ref, path: resolved.path, format: resolved.format, contextSize, parallel,
+        kvCache: (({ kvBytes, swaWindow, swaCells }) => ({ bytes: kvBytes, swaWindow, swaCells }))(ctx.state()),
         chatTemplate: template.builtin ? 'builtin' : 'model',
       };
       return new LanguageModel(info, tokenizer, template, stops, model, ctx, scheduler);

@@ -5,6 +5,7 @@ import { abortedError, EngineError } from './errors.js';
 import type { GenerationStream } from './generation-stream.js';
 import { type JobSpec, RequestOutput, type TokenText } from './output.js';
 import { SwapSpace } from './swap-space.js';
+import { BLOCK, WindowStore, type WindowHit } from './window-store.js';
 
 export type { JobSpec, TokenText } from './output.js';
 
@@ -17,6 +18,11 @@ export interface SchedulerOptions {
   stepTokens: number;
   /** bytes of preempted requests' KV rows kept for their return instead of recomputing them (default: the KV cache's size) */
   swapBytes?: number;
+  /**
+   * bytes of prompts' sliding-window rows kept so that a prefix longer than the window stays
+   * reusable after the ring moved on (window-store.ts; default: the ring's size; 0: none)
+   */
+  windowBytes?: number;
 }
 
 export interface SchedulerStats {
@@ -33,6 +39,8 @@ export interface SchedulerStats {
   recomputedTokens: number;
   /** KV cells of preempted requests saved when dropped and copied back on their return */
   swappedTokens: number;
+  /** bytes of sliding-window rows held for prefix reuse (window-store.ts) */
+  windowBytes: number;
 }
 
 /** A KV sequence: what its cache holds is tokens[0, n). It keeps that after its job ends, for reuse. */
@@ -53,6 +61,8 @@ class Job extends RequestOutput {
   /** cells it had when preempted (what it recomputes is what of them is gone on its return) */
   cellsAtPreemption = 0;
   admittedAt = 0;
+  /** prompt positions before this have had their sliding-window rows offered to the window store */
+  windowSaved = 0;
 
   /** tokens not yet in the KV cache */
   get pending(): number {
@@ -85,8 +95,11 @@ function commonPrefix(a: readonly number[], an: number, b: readonly number[], bn
  * prompt and the tokens it had generated (vLLM's swap and recompute preemption); its output continues.
  *
  * Prefix reuse: a new request takes over the cached tokens it shares with any sequence (a finished
- * one, or one still running) by sharing KV cells (seqCopy). Each cell keeps keys and values for
- * every layer, sliding-window layers included, so a copied prefix is exact for both kinds.
+ * one, or one still running) by sharing KV cells (seqCopy). The global layers keep every cached
+ * position; the sliding-window layers keep a ring of about a window per sequence, so a prefix is
+ * taken over where that sequence's ring still holds the window before its end, else where the
+ * window store (window-store.ts) has the rows of the window saved, else it is recomputed: the
+ * result is always exactly what computing the prompt from scratch gives.
  */
 export class Scheduler {
   private readonly slots: Slot[];
@@ -105,6 +118,9 @@ export class Scheduler {
   private recomputed = 0;
   private swapped = 0;
   private readonly swap: SwapSpace;
+  private readonly windows: WindowStore;
+  /** the sliding-window layers' window when they keep a ring of their own, else 0 */
+  private readonly window: number;
 
   constructor(
     private readonly ctx: Context,
@@ -113,7 +129,10 @@ export class Scheduler {
     private readonly options: SchedulerOptions,
   ) {
     this.slots = Array.from({ length: options.parallel }, (_, seq) => ({ seq, tokens: [], n: 0, job: null, lastUsed: 0, preempted: null }));
-    this.swap = new SwapSpace(ctx, options.swapBytes ?? ctx.state().kvBytes);
+    const st = ctx.state();
+    this.swap = new SwapSpace(ctx, options.swapBytes ?? st.kvBytes);
+    this.window = st.swaWindow;
+    this.windows = new WindowStore(ctx, st.swaWindow, options.windowBytes ?? st.swaBytes);
   }
 
   stats(): SchedulerStats {
@@ -128,6 +147,7 @@ export class Scheduler {
       preemptions: this.preemptions,
       recomputedTokens: this.recomputed,
       swappedTokens: this.swapped,
+      windowBytes: this.windows.bytes,
     };
   }
 
@@ -264,7 +284,16 @@ export class Scheduler {
       }
       // a preempted request with saved rows resumes where they start (cached positions beyond
       // that are copied back with them rather than shared)
+      const shared = bestLen;
       bestLen = this.swap.resumeAt(job, bestLen);
+      let hit: WindowHit | null = null;
+      if (best && bestLen > 0 && !this.exactAt(best, bestLen)) {
+        // that sequence's ring has moved past the window continuing there needs: the window
+        // store's rows, else recompute (the swapped rows continue only the prefix they left)
+        this.swap.drop(job);
+        hit = this.windows.find(job.tokens, shared);
+        bestLen = hit?.at ?? 0;
+      }
       // cells already promised: what the admitted requests have still to put in the cache (the
       // rest of a prompt, claimed chunk by chunk; a generating request's next token)
       const running = this.slots.flatMap((s) => (s.job ? [s.job] : []));
@@ -284,6 +313,11 @@ export class Scheduler {
         this.trim(slot, 0);
         if (best && bestLen > 0) this.ctx.seqCopy(best.seq, slot.seq, 0, bestLen);
       }
+      if (hit && !this.windows.restore(slot.seq, hit)) {
+        this.ctx.seqRemove(slot.seq, 0, -1); // no room in the ring after all: computed again
+        bestLen = 0;
+      }
+      job.windowSaved = Math.floor(bestLen / BLOCK) * BLOCK;
       slot.tokens = job.tokens;
       slot.n = bestLen;
       slot.job = job;
@@ -295,6 +329,12 @@ export class Scheduler {
         for (const s of this.slots) if (s.preempted === job) s.preempted = null;
         // the rows saved when its cache was trimmed go back in (admission counted their cells)
         slot.n = this.swap.restore(job, slot.seq, bestLen);
+        if (slot.n > bestLen && !this.exactAt(slot, slot.n)) {
+          // the rows came back without the sliding window before their end (trimmed off after
+          // the ring had reused it): continuing there would be inexact, so they are computed again
+          this.ctx.seqRemove(slot.seq, bestLen, -1);
+          slot.n = bestLen;
+        }
         this.swapped += slot.n - bestLen;
         this.recomputed += Math.max(0, job.cellsAtPreemption - slot.n);
         job.cellsAtPreemption = 0;
@@ -318,6 +358,13 @@ export class Scheduler {
       slot.tokens = [];
       slot.preempted = null;
     }
+  }
+
+  /** Whether continuing slot's sequence at position n (its cells [0, n) kept) gives exactly a cold run's results. */
+  private exactAt(slot: Slot, n: number): boolean {
+    if (!this.window) return true;
+    const from = this.ctx.seqWindowFrom(slot.seq);
+    return from === 0 || n - this.window + 1 >= from;
   }
 
   private kvFree(): number {
@@ -420,6 +467,9 @@ export class Scheduler {
     } catch (err) {
       const code = (err as { code?: string }).code;
       if (code === 'ERR_ABORTED') return false; // the batch was rolled back; aborted jobs leave next step
+      // the sliding-window ring had too few cells (only possible when shared or restored rows
+      // pin more than a window per sequence): rolled back too; the newest request waits
+      if (code === 'ERR_CONTEXT_FULL' && this.preemptNewest()) return false;
       for (const p of plan) this.finishWithError(p.job, err);
       return false;
     } finally {
@@ -432,6 +482,9 @@ export class Scheduler {
       const { job } = p;
       const slot = job.slot;
       if (slot) slot.n += p.count;
+      if (slot && job.windowSaved < job.promptLength - 1 && this.windows.enabled) {
+        job.windowSaved = this.windows.save(job.tokens, slot.seq, job.windowSaved, slot.n, job.promptLength - 1);
+      }
       if (!p.output) continue;
       const r = logits.row(row++);
       if (job.aborted) continue;

@@ -89,6 +89,12 @@ export interface NativeContextOptions {
   kvType?: 'f16' | 'f32';
   /** fused flash attention (default true) */
   flashAttn?: boolean;
+  /**
+   * Sliding-window layers keep the whole context, as global layers do (llama.cpp's swa_full).
+   * Default false: they keep a ring of window x nSeqMax + nUbatch cells (when smaller than the
+   * context), which is all they ever read.
+   */
+  swaFull?: boolean;
 }
 
 export interface NativeContextState {
@@ -98,8 +104,16 @@ export interface NativeContextState {
   threads: number;
   kvType: 'f16' | 'f32';
   flashAttn: boolean;
+  /** cells in use of the global layers' cache, which holds every cached position */
   kvUsed: number;
+  /** bytes of both caches */
   kvBytes: number;
+  swaFull: boolean;
+  /** the sliding-window layers' window when they have a ring of their own, else 0 */
+  swaWindow: number;
+  /** cells of that ring (0 when none) */
+  swaCells: number;
+  swaBytes: number;
   busy: boolean;
 }
 
@@ -119,14 +133,26 @@ export interface NativeContext {
   /** Makes dst see src's cached positions [p0, p1) (cells are shared, not copied). */
   seqCopy(src: number, dst: number, p0: number, p1: number): void;
   /**
-   * A copy of a sequence's cached positions [p0, p1) (every one must be cached): for each layer
-   * the K rows, then the V rows, in position order. ERR_BUSY while a decode runs.
+   * A copy of a sequence's cached rows of positions [p0, p1): every position's global-layer
+   * rows (each must be cached) and the sliding-window rows the ring still holds at the end of
+   * the range; with slidingOnly, only the sliding-window rows, all of which must be held.
+   * ERR_BUSY while a decode runs.
    */
-  seqSave(seq: number, p0: number, p1: number): Uint8Array;
-  /** Saved positions back as p0, p0 + 1, ... of seq, in free cells (ERR_CONTEXT_FULL when there are too few). */
+  seqSave(seq: number, p0: number, p1: number, slidingOnly?: boolean): Uint8Array;
+  /**
+   * Saved rows back as positions p0, p0 + 1, ... of seq, in free cells (ERR_CONTEXT_FULL when
+   * there are too few; the range is then removed from seq). ERR_INVALID_ARG for data saved by
+   * a context of another model or other settings.
+   */
   seqRestore(seq: number, p0: number, data: Uint8Array): void;
   /** Highest cached position of a sequence, -1 when empty. */
   seqPosMax(seq: number): number;
+  /**
+   * The first position from which the sliding-window ring still holds every position seq holds
+   * (0 with one cache for every layer). Continuing seq at position p (after removing [p, end))
+   * is exact iff this is 0 or p - swaWindow + 1 >= this.
+   */
+  seqWindowFrom(seq: number): number;
   clear(): void;
   state(): NativeContextState;
   /** Frees the context; throws ERR_BUSY while a decode runs. */

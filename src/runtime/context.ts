@@ -85,9 +85,12 @@ export class Context {
     this.live().seqCopy(src, dst, p0, p1);
   }
 
-  /** A copy of seq's cached positions [p0, p1), for seqRestore() (a request swapped out of the cache). */
-  seqSave(seq: number, p0: number, p1: number): Uint8Array {
-    return this.live().seqSave(seq, p0, p1);
+  /**
+   * A copy of seq's cached rows of positions [p0, p1), for seqRestore() (a request swapped out
+   * of the cache); slidingOnly: the sliding-window layers' rows only (a window kept for reuse).
+   */
+  seqSave(seq: number, p0: number, p1: number, slidingOnly = false): Uint8Array {
+    return this.live().seqSave(seq, p0, p1, slidingOnly);
   }
 
   /** Puts positions saved by seqSave() back as p0, p0 + 1, ... of seq. */
@@ -97,6 +100,11 @@ export class Context {
 
   seqPosMax(seq: number): number {
     return this.live().seqPosMax(seq);
+  }
+
+  /** See NativeContext.seqWindowFrom. */
+  seqWindowFrom(seq: number): number {
+    return this.live().seqWindowFrom(seq);
   }
 
   clear(): void {

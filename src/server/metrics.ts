@@ -56,6 +56,7 @@ export function createMetrics(stats: () => SchedulerStats | null, options: { pre
   gauge('kv_cache_used_cells', 'KV cache cells in use (including idle cached prefixes)', (s) => s.kvUsed);
   gauge('kv_cache_size_cells', 'KV cache cells in all', (s) => s.kvSize);
   gauge('kv_cache_usage_ratio', 'KV cache cells in use over all cells', (s) => (s.kvSize ? s.kvUsed / s.kvSize : 0));
+  gauge('window_store_bytes', 'Bytes of prompts\' sliding-window rows held so prefixes longer than the window stay reusable', (s) => s.windowBytes);
   // running totals kept by the scheduler, exposed as counters
   const total = (name: string, help: string, read: (s: SchedulerStats) => number) =>
     new client.Counter({
