@@ -25,7 +25,7 @@ import { benchModel, llamaTool, log, machine, physicalCores, recordResults, root
 
 const { values } = parseArgs({
   options: {
-    suite: { type: 'string', default: 'runtime,engine,pressure,embeddings,gateway' },
+    suite: { type: 'string', default: 'runtime,engine,pressure,embeddings,gateway,swa' },
     shapes: { type: 'string', default: '270m,1b' },
     types: { type: 'string', default: 'f32,bf16,q8_0' },
     threads: { type: 'string' },
@@ -73,7 +73,7 @@ const prompt = Number(values.prompt);
 const gen = Number(values.gen);
 
 if (suites.includes('runtime')) runtimeSuite();
-for (const [suite, scripts] of [['engine', ['engine']], ['pressure', ['pressure', 'long-prompt']], ['embeddings', ['embeddings']], ['gateway', ['gateway']]]) {
+for (const [suite, scripts] of [['engine', ['engine']], ['pressure', ['pressure', 'long-prompt']], ['embeddings', ['embeddings']], ['gateway', ['gateway']], ['swa', ['swa']]]) {
   if (!suites.includes(suite)) continue;
   for (const script of scripts) {
     const args = [path.join(root, 'bench', `${script}.mjs`), '--threads', String(threads)];

@@ -679,7 +679,7 @@ describe('inference-extension', () => {
     // the server's own metrics (src/server/metrics.ts) with a scheduler's numbers: the names the
     // manifests use must be there, as gauges, with the meaning the Model Server Protocol gives them
     const registry = new client.Registry();
-    const stats = { queued: 3, active: 5, kvUsed: 96, kvSize: 384, generatedTokens: 0, promptTokens: 0, preemptions: 0, recomputedTokens: 0, swappedTokens: 0 } satisfies SchedulerStats;
+    const stats = { queued: 3, active: 5, kvUsed: 96, kvSize: 384, generatedTokens: 0, promptTokens: 0, preemptions: 0, recomputedTokens: 0, swappedTokens: 0, windowBytes: 0 } satisfies SchedulerStats;
     createMetrics(() => stats, { registry });
     const text = await registry.metrics();
     for (const name of Object.values(OUR_METRICS)) expect(text).toContain(`# TYPE ${name} gauge`);

@@ -14,7 +14,7 @@ export async function startHttpServer(kind, cmd, args, port, readyPath) {
   for (let i = 0; i < 600; i++) {
     if (child.exitCode !== null) throw new Error(`${kind} server exited: ${stderr}`);
     try {
-      if ((await fetch(`${url}${readyPath}`)).ok) return { url, kind, stop: () => new Promise((r) => { child.once('exit', r); child.kill('SIGTERM'); }) };
+      if ((await fetch(`${url}${readyPath}`)).ok) return { url, kind, pid: child.pid, stop: () => new Promise((r) => { child.once('exit', r); child.kill('SIGTERM'); }) };
     } catch {
       // not listening yet
     }

@@ -4,9 +4,10 @@ import { resolveModel } from '../hub/index.js';
 import { Batch, Model, type Context } from '../runtime/index.js';
 import { intOption, runtimeArgs, runtimeOptions } from './args.js';
 
-export const benchUsage = `predict-otron bench --model FILE [--threads N] [--prompt 512] [--gen 128] [--reps 3] [--kv-type f16|f32] [--flash-attn on|off] [--dtype auto|f32|f16|bf16] [--json]
-  Measures prefill and decode tokens/s the way llama-bench does (pp: one prompt from an empty
-  cache; tg: single-token steps from an empty cache), and the process's peak RSS.`;
+export const benchUsage = `predict-otron bench --model FILE [--threads N] [--prompt 512] [--gen 128] [--reps 3] [--depth 0] [--kv-type f16|f32] [--flash-attn on|off] [--dtype auto|f32|f16|bf16] [--json]
+  Measures prefill and decode tokens/s the way llama-bench does (pp: one prompt; tg:
+  single-token steps; each after --depth tokens already in the cache, as llama-bench -d), and
+  the process's peak RSS.`;
 
 export interface BenchResult {
   model: string;
@@ -18,6 +19,10 @@ export interface BenchResult {
   n_prompt: number;
   n_gen: number;
   reps: number;
+  /** tokens in the cache before each measured run */
+  depth: number;
+  /** bytes of the KV cache (the sliding-window layers in their ring) */
+  kv_bytes: number;
   prefill_tokens_per_s: number;
   decode_tokens_per_s: number;
   prefill_runs: number[];
@@ -38,20 +43,26 @@ function randomTokens(n: number, nVocab: number, seed: number): number[] {
   return out;
 }
 
-async function prefill(ctx: Context, tokens: number[]): Promise<number> {
+/** The cache as a measured run finds it: `fill` tokens of one sequence (not timed). */
+async function refill(ctx: Context, fill: number[]): Promise<void> {
   ctx.clear();
-  const batch = new Batch().addSequence(tokens, 0, 0, true);
+  if (fill.length) await ctx.decode(new Batch().addSequence(fill, 0, 0, false));
+}
+
+async function prefill(ctx: Context, tokens: number[], fill: number[] = []): Promise<number> {
+  await refill(ctx, fill);
+  const batch = new Batch().addSequence(tokens, fill.length, 0, true);
   const t0 = process.hrtime.bigint();
   await ctx.decode(batch);
   return Number(process.hrtime.bigint() - t0) / 1e9;
 }
 
-async function generate(ctx: Context, tokens: number[]): Promise<number> {
-  ctx.clear();
+async function generate(ctx: Context, tokens: number[], fill: number[] = []): Promise<number> {
+  await refill(ctx, fill);
   const batch = new Batch();
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < tokens.length; i++) {
-    batch.clear().add(tokens[i]!, i, 0, true);
+    batch.clear().add(tokens[i]!, fill.length + i, 0, true);
     await ctx.decode(batch);
   }
   return Number(process.hrtime.bigint() - t0) / 1e9;
@@ -67,6 +78,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
       prompt: { type: 'string' },
       gen: { type: 'string' },
       reps: { type: 'string' },
+      depth: { type: 'string' },
       json: { type: 'boolean' },
     },
     strict: true,
@@ -75,25 +87,27 @@ export async function benchCommand(argv: string[]): Promise<void> {
   const nPrompt = intOption(values.prompt, 'prompt', 512)!;
   const nGen = intOption(values.gen, 'gen', 128)!;
   const reps = intOption(values.reps, 'reps', 3)!;
+  const depth = intOption(values.depth, 'depth', 0, 0)!;
   // any model reference: a path, an HF id (downloaded into the HF cache), org/repo:file.gguf
   const model = await Model.open((await resolveModel(modelPath)).path, { threads, dtype });
   try {
     const V = model.info.nVocab;
     const ctx = await model.createContext({
-      nCtx: nPrompt + nGen,
+      nCtx: depth + nPrompt + nGen,
       nSeqMax: 1,
       kvType,
       flashAttn,
     });
     const promptTokens = randomTokens(nPrompt, V, 42);
     const genTokens = randomTokens(nGen, V, 7);
+    const fill = randomTokens(depth, V, 3);
     // warm-up, as llama-bench does: pages the weights in and sizes the compute buffers
     await prefill(ctx, promptTokens.slice(0, Math.min(nPrompt, 32)));
     await generate(ctx, genTokens.slice(0, 1));
     const prefillRuns: number[] = [];
     const decodeRuns: number[] = [];
-    for (let r = 0; r < reps; r++) prefillRuns.push(nPrompt / (await prefill(ctx, promptTokens)));
-    for (let r = 0; r < reps; r++) decodeRuns.push(nGen / (await generate(ctx, genTokens)));
+    for (let r = 0; r < reps; r++) prefillRuns.push(nPrompt / (await prefill(ctx, promptTokens, fill)));
+    for (let r = 0; r < reps; r++) decodeRuns.push(nGen / (await generate(ctx, genTokens, fill)));
     const result: BenchResult = {
       model: modelPath,
       arch: model.info.arch,
@@ -103,6 +117,8 @@ export async function benchCommand(argv: string[]): Promise<void> {
       n_prompt: nPrompt,
       n_gen: nGen,
       reps,
+      depth,
+      kv_bytes: ctx.state().kvBytes,
       prefill_tokens_per_s: mean(prefillRuns),
       decode_tokens_per_s: mean(decodeRuns),
       prefill_runs: prefillRuns,

@@ -14,7 +14,7 @@ export const flags = {
   role: { type: 'string' }, inference: { type: 'string', multiple: true }, embeddings: { type: 'string', multiple: true }, 'probe-interval': { type: 'string' },
   model: { type: 'string' }, 'embedding-model': { type: 'string', multiple: true }, reranker: { type: 'string', multiple: true }, host: { type: 'string' }, port: { type: 'string' }, ctx: { type: 'string' },
   parallel: { type: 'string' }, threads: { type: 'string' }, 'api-key': { type: 'string' }, 'max-queue': { type: 'string' },
-  'swap-mib': { type: 'string' }, 'model-id': { type: 'string' }, cors: { type: 'string' }, 'body-limit': { type: 'string' }, 'shutdown-timeout': { type: 'string' },
+  'swap-mib': { type: 'string' }, 'window-mib': { type: 'string' }, 'swa-full': { type: 'boolean' }, 'model-id': { type: 'string' }, cors: { type: 'string' }, 'body-limit': { type: 'string' }, 'shutdown-timeout': { type: 'string' },
   'kv-type': { type: 'string' }, 'flash-attn': { type: 'string' }, dtype: { type: 'string' }, offline: { type: 'boolean' },
   'log-level': { type: 'string' }, 'log-prompts': { type: 'boolean' }, 'no-webui': { type: 'boolean' },
 } as const;
@@ -140,7 +140,7 @@ export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv = proces
 
   if (role === 'gateway') {
     // what only a model server takes is refused, not ignored: a gateway given --model was meant to be something else
-    const modelFlags = ['model', 'embedding-model', 'reranker', 'ctx', 'parallel', 'threads', 'max-queue', 'swap-mib', 'model-id', 'kv-type',
+    const modelFlags = ['model', 'embedding-model', 'reranker', 'ctx', 'parallel', 'threads', 'max-queue', 'swap-mib', 'window-mib', 'swa-full', 'model-id', 'kv-type',
       'flash-attn', 'dtype', 'offline', 'log-prompts'] as const;
     const stray = modelFlags.filter((f) => values[f] !== undefined);
     if (stray.length) throw new UsageError(`a gateway serves no model of its own: drop ${stray.map((f) => `--${f}`).join(', ')} (the replicas take them)`);
@@ -167,6 +167,8 @@ export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv = proces
     parallel: intOption(values.parallel, 'parallel', undefined),
     maxQueue: intOption(values['max-queue'], 'max-queue', undefined, 0),
     swapMiB: intOption(values['swap-mib'], 'swap-mib', undefined, 0),
+    windowMiB: intOption(values['window-mib'], 'window-mib', undefined, 0),
+    swaFull: values['swa-full'] === true ? true : undefined,
     kvType: kvTypeOption(values['kv-type']),
     flashAttn: boolOption(values['flash-attn'], 'flash-attn'),
     dtype: dtypeOption(values.dtype),

@@ -11,12 +11,14 @@ import { DEFAULT_MODEL, type GatewayConfig, type ModelServerConfig, parseServeCo
 export { DEFAULT_MODEL, parseServeConfig, type ServeConfig } from './serve-config.js';
 
 export const serveUsage = `predict-otron serve [--model REF] [--embedding-model REF[=ID] ...] [--reranker REF[=ID] ...] [--host 127.0.0.1] [--port 8080] [--ctx N] [--parallel N] [--threads N] [--api-key K]
-    [--max-queue 64] [--swap-mib N] [--model-id NAME] [--cors ORIGINS] [--body-limit BYTES] [--shutdown-timeout SECONDS]
+    [--max-queue 64] [--swap-mib N] [--window-mib N] [--swa-full] [--model-id NAME] [--cors ORIGINS] [--body-limit BYTES] [--shutdown-timeout SECONDS]
     [--kv-type f16|f32] [--flash-attn on|off] [--dtype auto|f32|f16|bf16] [--offline] [--log-level info] [--log-prompts] [--no-webui]
   Serves the chat page at / (--no-webui: not) and the OpenAI API (POST /v1/chat/completions, /v1/completions, /v1/embeddings; GET /v1/models,
   /v1/rerank, /health, /ready, /metrics). --embedding-model and --reranker (repeatable; ID is the name
   clients send, default the reference) serve embedding models and rerankers beside the chat model;
-  without --model, only those. Each flag can also be set as PREDICT_OTRON_<FLAG> (e.g. PREDICT_OTRON_API_KEY,
+  without --model, only those. Sliding-window layers keep a ring of window x parallel + 512 cells
+  (--swa-full: the whole context); --window-mib bounds the prompts' window rows kept so that longer
+  shared prefixes stay reusable (default: the ring's size). Each flag can also be set as PREDICT_OTRON_<FLAG> (e.g. PREDICT_OTRON_API_KEY,
   comma-separated for several keys; PORT works too). Without --model it serves ${DEFAULT_MODEL}
   (gated: accept the licence on the hub and set HF_TOKEN; downloaded on first use).
 predict-otron serve --role gateway --inference URL[,URL...] --embeddings URL[,URL...] [--probe-interval 2] [--host] [--port] [--api-key K] [--cors] [--shutdown-timeout]
