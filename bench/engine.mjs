@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 
 import { loadModel } from '../dist/index.js';
 import { benchModel, llamaTool, log, machine, physicalCores, recordResults, root } from './lib/common.mjs';
-import { randomPort, startHttpServer } from './lib/servers.mjs';
+import { randomPort, sseMessages, startHttpServer } from './lib/servers.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -126,22 +126,12 @@ async function serverChat(server, i, seed, maxTokens, t0) {
   let ttft = 0;
   let tokens = 0;
   const arrivals = [];
-  let buf = '';
-  const decoder = new TextDecoder();
-  for await (const part of res.body) {
-    buf += decoder.decode(part, { stream: true });
-    let nl;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl).trim();
-      buf = buf.slice(nl + 1);
-      if (!line.startsWith('data: ') || line === 'data: [DONE]') continue;
-      const msg = JSON.parse(line.slice(6));
-      if (msg.choices?.[0]?.delta?.content) {
-        arrivals.push(performance.now());
-        if (!ttft) ttft = performance.now() - t0;
-      }
-      if (msg.usage) tokens = msg.usage.completion_tokens;
+  for await (const msg of sseMessages(res)) {
+    if (msg.choices?.[0]?.delta?.content) {
+      arrivals.push(performance.now());
+      if (!ttft) ttft = performance.now() - t0;
     }
+    if (msg.usage) tokens = msg.usage.completion_tokens;
   }
   return { ttft, tokens, arrivals };
 }

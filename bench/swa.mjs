@@ -16,7 +16,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { benchModel, llamaTool, log, machine, physicalCores, recordResults, root } from './lib/common.mjs';
-import { randomPort, startHttpServer } from './lib/servers.mjs';
+import { randomPort, sseMessages, startHttpServer } from './lib/servers.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -72,23 +72,13 @@ async function chat(server, messages, maxTokens) {
   let ttft = 0;
   let usage = null;
   let text = '';
-  let buf = '';
-  const decoder = new TextDecoder();
-  for await (const part of res.body) {
-    buf += decoder.decode(part, { stream: true });
-    let nl;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl).trim();
-      buf = buf.slice(nl + 1);
-      if (!line.startsWith('data: ') || line === 'data: [DONE]') continue;
-      const msg = JSON.parse(line.slice(6));
-      const piece = msg.choices?.[0]?.delta?.content;
-      if (piece) {
-        text += piece;
-        if (!ttft) ttft = performance.now() - t0;
-      }
-      if (msg.usage) usage = msg.usage;
+  for await (const msg of sseMessages(res)) {
+    const piece = msg.choices?.[0]?.delta?.content;
+    if (piece) {
+      text += piece;
+      if (!ttft) ttft = performance.now() - t0;
     }
+    if (msg.usage) usage = msg.usage;
   }
   return { ttft, usage, text };
 }

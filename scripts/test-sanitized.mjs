@@ -23,6 +23,7 @@ const TESTS = [
   'test/gguf.test.ts', 'test/safetensors.test.ts', 'test/oracle.test.ts', 'test/oracle-files.test.ts',
   'test/sequences.test.ts', 'test/sampling.test.ts', 'test/sampling-hostile.test.ts', 'test/lifecycle.test.ts',
   'test/hostile-sweep.test.ts', 'test/encoder.test.ts', 'test/embedding-gemma.test.ts', 'test/reranker-xlmr.test.ts',
+  'test/swa-cache.test.ts', 'test/swa-engine.test.ts',
 ];
 
 const started = Date.now();

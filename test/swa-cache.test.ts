@@ -244,6 +244,48 @@ describe('the ring\'s size', () => {
     }
   });
 
+  it('seqRestore refuses forged or foreign saved data with ERR_INVALID_ARG and leaves the cache as it was', async () => {
+    const model = await Model.open(tinyModel('gemma3', 'f32'));
+    const other = await Model.open(tinyModel('gemma2', 'f32'));
+    try {
+      const V = model.info.nVocab;
+      const ctx = await model.createContext({ nCtx: 2048, nSeqMax: 2, nUbatch: 64 });
+      await ctx.decode(new Batch().addSequence(tokensFor(300, V, 70), 0, 0, false));
+      const saved = ctx.seqSave(0, 200, 300);
+      const header = new Uint32Array(saved.buffer, saved.byteOffset, 4);
+      // the saved header: magic, positions, global rows (all), ring rows (a window's worth at most)
+      expect([header[1], header[2], header[3]]).toEqual([100, 100, 8]);
+      const forged = (i: number, v: number) => {
+        const copy = saved.slice();
+        new Uint32Array(copy.buffer, 0, 4)[i] = v;
+        return copy;
+      };
+      const before = [ctx.seqPosMax(1), ctx.state().kvUsed];
+      for (const [what, data] of [
+        ['magic', forged(0, 0x12345678)], ['more positions', forged(1, 101)], ['global rows of another count', forged(2, 99)],
+        ['ring rows beyond the positions', forged(3, 101)], ['huge counts', forged(1, 0xffffffff)], ['a bare header', saved.slice(0, 16)],
+        ['less than a header', saved.slice(0, 7)],
+      ] as const) {
+        expect(() => ctx.seqRestore(1, 0, data), what).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG' }));
+      }
+      // data from a context of another model (or with one cache) does not fit either
+      const foreign = await other.createContext({ nCtx: 2048, nSeqMax: 2, nUbatch: 64 });
+      await foreign.decode(new Batch().addSequence(tokensFor(20, other.info.nVocab, 71), 0, 0, false));
+      expect(() => ctx.seqRestore(1, 0, foreign.seqSave(0, 0, 20))).toThrow(/does not fit this context/);
+      const single = await model.createContext({ nCtx: 2048, nSeqMax: 2, nUbatch: 64, swaFull: true });
+      await single.decode(new Batch().addSequence(tokensFor(20, V, 72), 0, 0, false));
+      expect(() => ctx.seqRestore(1, 0, single.seqSave(0, 0, 20))).toThrow(/does not fit this context/);
+      expect([ctx.seqPosMax(1), ctx.state().kvUsed]).toEqual(before);
+      // and the genuine data still goes in
+      ctx.seqCopy(0, 1, 0, 200);
+      ctx.seqRestore(1, 200, saved);
+      expect(ctx.seqPosMax(1)).toBe(299);
+    } finally {
+      await model.close();
+      await other.close();
+    }
+  });
+
   it('a model without sliding layers (Gemma 1) keeps one cache', async () => {
     const model = await Model.open(tinyModel('gemma', 'f32'));
     try {

@@ -23,3 +23,18 @@ export async function startHttpServer(kind, cmd, args, port, readyPath) {
   child.kill('SIGKILL');
   throw new Error(`${kind} server did not become ready: ${stderr}`);
 }
+
+/** The JSON messages of a streamed OpenAI response (server-sent events), as they arrive. */
+export async function* sseMessages(res) {
+  let buf = '';
+  const decoder = new TextDecoder();
+  for await (const part of res.body) {
+    buf += decoder.decode(part, { stream: true });
+    let nl;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl).trim();
+      buf = buf.slice(nl + 1);
+      if (line.startsWith('data: ') && line !== 'data: [DONE]') yield JSON.parse(line.slice(6));
+    }
+  }
+}

@@ -93,10 +93,13 @@ std::vector<uint8_t> KvCache::seq_save(int32_t seq, int32_t p0, int32_t p1, bool
   if (!sliding_only) g_cells = global_->seq_cells(seq, p0, p1);
   std::vector<int64_t> s_cells;
   if (swa_) {
-    // the positions at the end of the range that the ring holds without a gap
+    // the positions at the end of the range that the ring holds without a gap; with the global
+    // rows, at most a window of them: what continuing after the range needs (earlier ring rows
+    // would only take ring cells on their return)
     const std::vector<int32_t> held = swa_->seq_positions(seq);
+    const int32_t stop = sliding_only ? p0 : std::max(p0, p1 - static_cast<int32_t>(swa_->window()));
     int32_t from = p1;
-    while (from > p0 && std::binary_search(held.begin(), held.end(), from - 1)) --from;
+    while (from > stop && std::binary_search(held.begin(), held.end(), from - 1)) --from;
     if (sliding_only && from > p0) {
       throw Error("ERR_INVALID_ARG", "sequence " + std::to_string(seq) + " no longer holds position " + std::to_string(from - 1) +
                                           " in its sliding-window layers");

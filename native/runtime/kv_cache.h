@@ -54,9 +54,9 @@ class KvCache {
   // sliding window for a later request sharing the prefix). The bytes: a header (magic,
   // positions n, global positions g (n or 0), sliding positions s (the last s of the range)),
   // then the global pool's rows, then the sliding pool's (KvPool::read_rows order each).
-  // Saves [p0, p1) of seq: every position from the global pool (unless sliding_only) and the
-  // positions at the end of the range the sliding pool holds in a row (all of them when
-  // sliding_only, or it throws).
+  // Saves [p0, p1) of seq: every position from the global pool and, of the positions at the end
+  // of the range that the ring holds in a row, up to a window (what continuing at p1 needs).
+  // sliding_only: the ring's rows of every position of the range (or it throws), nothing else.
   std::vector<uint8_t> seq_save(int32_t seq, int32_t p0, int32_t p1, bool sliding_only) const;
   // Puts saved rows back as positions p0, p0 + 1, ... of seq (in new cells, replacing any it
   // holds there); throws ERR_CONTEXT_FULL when there are too few cells (the range is then
