@@ -30,7 +30,11 @@ export function llamaTool(name) {
   if (fs.existsSync(exe)) return exe;
   execFileSync(process.execPath, [path.join(root, 'scripts', 'fetch-ggml.mjs'), '--full'], { stdio: 'inherit' });
   log(`building ${name} from the pinned llama.cpp source (several minutes on 2 cores)`);
+  // the same GCC 12 AMX fix our own build force-includes (native/compat/gcc12_amx.h): without it
+  // llama.cpp's AMX kernels die of SIGILL on CPUs with AMX-INT8
+  const amxFix = `-include ${path.join(root, 'native', 'compat', 'gcc12_amx.h')}`;
   execFileSync('cmake', ['-S', path.join(root, 'deps', 'llama.cpp'), '-B', build, '-DCMAKE_BUILD_TYPE=Release', '-DGGML_NATIVE=ON',
+    `-DCMAKE_C_FLAGS=${amxFix}`, `-DCMAKE_CXX_FLAGS=${amxFix}`,
     '-DLLAMA_CURL=OFF', '-DLLAMA_OPENSSL=OFF', '-DLLAMA_BUILD_TESTS=OFF', '-DLLAMA_BUILD_EXAMPLES=OFF',
     '-DLLAMA_BUILD_TOOLS=ON', '-DLLAMA_BUILD_SERVER=ON', '-DBUILD_SHARED_LIBS=OFF'], { stdio: 'inherit' });
   execFileSync('cmake', ['--build', build, '--target', name, '-j', String(os.cpus().length)], { stdio: 'inherit' });
