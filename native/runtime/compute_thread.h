@@ -1,7 +1,12 @@
-// One long-lived thread that runs every graph computation of a context. ggml's CPU backend uses
-// OpenMP, whose thread team belongs to the calling thread: calling from whichever libuv worker
-// is free would leave a spinning team behind on each of them (and cost ~40% of decode speed on
-// 2 cores). The libuv worker that runs a decode hands the work here and waits.
+// The one long-lived thread that runs every graph computation of the process (every context,
+// encoders too) and ggml's AMX weight repacking. ggml's CPU backend uses OpenMP, whose thread team
+// belongs to the calling thread: calling from whichever libuv worker is free would leave a
+// spinning team behind on each of them (~40% of decode speed on 2 cores). Even one second team
+// costs: libgomp then counts more threads than CPUs and stops spinning in barriers, so every
+// graph node sleeps and wakes its threads (measured on a 2-core Xeon with AMX, whose repacking
+// at model load opened a team on the loading thread: 400 context switches per token, decode
+// 0.80x llama-bench; one team: as llama-bench, which loads and computes on one thread).
+// Callers hand the work here and wait; work from several contexts runs one job at a time.
 #pragma once
 #include <condition_variable>
 #include <exception>
@@ -26,6 +31,12 @@ class ComputeThread {
 
   ComputeThread(const ComputeThread&) = delete;
   ComputeThread& operator=(const ComputeThread&) = delete;
+
+  // The process's compute thread (never destroyed: it may be busy while static destructors run).
+  static ComputeThread& shared() {
+    static ComputeThread* thread = new ComputeThread();
+    return *thread;
+  }
 
   // Runs fn on the compute thread and returns when it is done, rethrowing what it threw.
   void run(const std::function<void()>& fn) {

@@ -132,7 +132,7 @@ Context::BuiltGraph Context::build_graph(const GemmaGraphShape& shape) {
 
 Logits Context::decode(const Batch& b, LogitsDest dest) {
   Logits logits;
-  compute_thread_.run([&] { logits = decode_here(b, dest); });
+  ComputeThread::shared().run([&] { logits = decode_here(b, dest); });
   return logits;
 }
 

@@ -101,7 +101,6 @@ class Context {
   void reserve_compute_buffer();
   std::vector<uint8_t> graph_meta_;
   std::atomic<bool> abort_{false};
-  ComputeThread compute_thread_;
 };
 
 }  // namespace potron

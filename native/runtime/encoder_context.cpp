@@ -61,7 +61,7 @@ void EncoderContext::validate(const Inputs& inputs, const Inputs& types) const {
 
 std::vector<float> EncoderContext::encode(const Inputs& inputs, const Inputs& types) {
   std::vector<float> out;
-  compute_thread_.run([&] { out = encode_here(inputs, types); });
+  ComputeThread::shared().run([&] { out = encode_here(inputs, types); });
   return out;
 }
 

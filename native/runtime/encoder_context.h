@@ -54,7 +54,6 @@ class EncoderContext {
   std::unique_ptr<ggml_gallocr, GallocrFree> galloc_;
   std::vector<uint8_t> graph_meta_;
   std::atomic<bool> abort_{false};
-  ComputeThread compute_thread_;
 };
 
 }  // namespace potron

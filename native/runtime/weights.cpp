@@ -5,6 +5,7 @@
 #include <map>
 
 #include "backend.h"
+#include "compute_thread.h"
 #include "errors.h"
 #include "ggml-alloc.h"
 
@@ -136,7 +137,8 @@ void Weights::place(const std::vector<ggml_tensor**>& matrices, const ggml_tenso
   try {
     choose_layouts(matrices, rows);
     place_plain();
-    fill_layouts(rows);
+    // on the compute thread: ggml's AMX repacking opens an OpenMP team on the calling thread
+    ComputeThread::shared().run([&] { fill_layouts(rows); });
     describe_types(matrices, rows);
   } catch (...) {
     free_all();
