@@ -9,7 +9,8 @@
 //      far past the window, through each server's OpenAI API.
 // Runs alternate (ours, theirs) because this machine drifts.
 //
-//   node bench/swa.mjs [--threads N] [--rounds 2] [--ctx 4096,16384,32768] [--depths 0,8192,16384] [--no-write]
+//   node bench/swa.mjs [--threads N] [--rounds 2] [--parts memory,depth,prefix] [--ctx 4096,16384,32768]
+//                      [--depths 0,8192,16384] [--reps 3] [--no-write]
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -24,11 +25,15 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '2' },
     ctx: { type: 'string', default: '4096,16384,32768' },
     depths: { type: 'string', default: '0,8192,16384' },
+    reps: { type: 'string', default: '3' },
+    parts: { type: 'string', default: 'memory,depth,prefix' },
     'no-write': { type: 'boolean', default: false },
   },
 });
 const threads = Number(values.threads ?? physicalCores());
 const rounds = Number(values.rounds);
+const reps = String(Number(values.reps));
+const parts = new Set(values.parts.split(','));
 const file = benchModel('270m', 'q8_0', 'gemma3');
 const EOS = 1;
 const EOT = 106;
@@ -99,12 +104,12 @@ async function memory(kind, ctx) {
 // --- 2. decode at depth ------------------------------------------------------------------------------
 function oursDepth(depth) {
   const out = execFileSync(process.execPath, [path.join(root, 'bin', 'predict-otron.js'), 'bench', '--model', file, '--threads', String(threads),
-    '--prompt', '16', '--gen', '128', '--reps', '1', '--depth', String(depth), '--json'], { encoding: 'utf8', maxBuffer: 1 << 26 });
+    '--prompt', '16', '--gen', '128', '--reps', reps, '--depth', String(depth), '--json'], { encoding: 'utf8', maxBuffer: 1 << 26 });
   return JSON.parse(out).decode_tokens_per_s;
 }
 
 function llamaDepth(depth) {
-  const r = spawnSync(llamaTool('llama-bench'), ['-m', file, '-t', String(threads), '-p', '0', '-n', '128', '-d', String(depth), '-r', '1', '-o', 'json'],
+  const r = spawnSync(llamaTool('llama-bench'), ['-m', file, '-t', String(threads), '-p', '0', '-n', '128', '-d', String(depth), '-r', reps, '-o', 'json'],
     { encoding: 'utf8', maxBuffer: 1 << 26 });
   if (r.status !== 0) throw new Error(`llama-bench failed: ${r.stderr}`);
   return JSON.parse(r.stdout).find((x) => x.n_gen > 0).avg_ts;
@@ -123,11 +128,11 @@ async function sharedPrefix(kind, firstAnswer) {
   }
 }
 
-const ctxs = values.ctx.split(',').map(Number);
-const depths = values.depths.split(',').map(Number);
+const ctxs = parts.has('memory') ? values.ctx.split(',').map(Number) : [];
+const depths = parts.has('depth') ? values.depths.split(',').map(Number) : [];
 const mem = Object.fromEntries(ctxs.map((c) => [c, { ours: [], llama: [] }]));
 const dec = Object.fromEntries(depths.map((d) => [d, { ours: [], llama: [] }]));
-const answers = [16, 1100];
+const answers = parts.has('prefix') ? [16, 1100] : [];
 const ttft = Object.fromEntries(answers.map((a) => [a, { ours: [], llama: [] }]));
 for (let r = 0; r < rounds; r++) {
   for (const c of ctxs) {
@@ -149,33 +154,37 @@ for (let r = 0; r < rounds; r++) {
 
 const date = new Date().toISOString().slice(0, 10);
 const peak = (xs) => Math.max(...xs.map((x) => x.peak));
+const section = (on, lines) => (on ? [...lines, ''] : []);
 const table = [
   `### ${date} — sliding-window KV cache, ${machine()}, ${threads} threads, gemma-3-270m shape Q8_0 (Gemma 3 vocabulary), ${rounds} alternating rounds`,
   '',
-  'Serving memory: each server with 8 slots and the context below, 8 concurrent chat requests of about 1/16 of the context each (32 tokens generated); peak RSS of the process (ours includes Node.js).',
-  '',
-  '| context | ours peak RSS MiB | llama-server | ratio |',
-  '| ---: | ---: | ---: | ---: |',
-  ...ctxs.map((c) => `| ${c} | ${mib(peak(mem[c].ours))} | ${mib(peak(mem[c].llama))} | **${(peak(mem[c].ours) / peak(mem[c].llama)).toFixed(2)}×** |`),
-  '',
-  'Decode at depth: 128 single-token steps after `depth` tokens in the cache (`predict-otron bench --depth` / `llama-bench -d`), tokens/s, mean of rounds.',
-  '',
-  '| depth | ours | llama-bench | ratio |',
-  '| ---: | ---: | ---: | ---: |',
-  ...depths.map((d) => `| ${d} | ${mean(dec[d].ours).toFixed(1)} | ${mean(dec[d].llama).toFixed(1)} | **${(mean(dec[d].ours) / mean(dec[d].llama)).toFixed(2)}×** |`),
-  '',
-  'Shared prefix: a ~2k-token system message, then two questions after it (context 8192, 2 slots, greedy); cold = the first request\'s time to first token, warm = the second\'s; the first answer short, or run far past the 512-position window. Mean of rounds, ms.',
-  '',
-  '| first answer | ours cold | ours warm | warm / cold | cached tokens | llama-server cold | warm | warm / cold | cached tokens |',
-  '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-  ...answers.map((a) => {
-    const o = ttft[a].ours;
-    const l = ttft[a].llama;
-    const ratio = (xs) => (mean(xs.map((x) => x.warm)) / mean(xs.map((x) => x.cold))).toFixed(2);
-    return `| ${a} tokens | ${mean(o.map((x) => x.cold)).toFixed(0)} | ${mean(o.map((x) => x.warm)).toFixed(0)} | **${ratio(o)}×** | ${o.at(-1).cached} / ${o.at(-1).prompt} | ` +
-      `${mean(l.map((x) => x.cold)).toFixed(0)} | ${mean(l.map((x) => x.warm)).toFixed(0)} | **${ratio(l)}×** | ${l.at(-1).cached ?? '?'} / ${l.at(-1).prompt} |`;
-  }),
-  '',
+  ...section(ctxs.length, [
+    'Serving memory: each server with 8 slots and the context below, 8 concurrent chat requests of about 1/16 of the context each (32 tokens generated); peak RSS of the process (ours includes Node.js).',
+    '',
+    '| context | ours peak RSS MiB | llama-server | ratio |',
+    '| ---: | ---: | ---: | ---: |',
+    ...ctxs.map((c) => `| ${c} | ${mib(peak(mem[c].ours))} | ${mib(peak(mem[c].llama))} | **${(peak(mem[c].ours) / peak(mem[c].llama)).toFixed(2)}×** |`),
+  ]),
+  ...section(depths.length, [
+    `Decode at depth: 128 single-token steps after \`depth\` tokens in the cache (\`predict-otron bench --depth\` / \`llama-bench -d\`, ${reps} repetitions each), tokens/s, mean of rounds.`,
+    '',
+    '| depth | ours | llama-bench | ratio |',
+    '| ---: | ---: | ---: | ---: |',
+    ...depths.map((d) => `| ${d} | ${mean(dec[d].ours).toFixed(1)} | ${mean(dec[d].llama).toFixed(1)} | **${(mean(dec[d].ours) / mean(dec[d].llama)).toFixed(2)}×** |`),
+  ]),
+  ...section(answers.length, [
+    'Shared prefix: a ~2k-token system message, then two questions after it (context 8192, 2 slots, greedy); cold = the first request\'s time to first token, warm = the second\'s; the first answer short, or run far past the 512-position window. Mean of rounds, ms.',
+    '',
+    '| first answer | ours cold | ours warm | warm / cold | cached tokens | llama-server cold | warm | warm / cold | cached tokens |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...answers.map((a) => {
+      const o = ttft[a].ours;
+      const l = ttft[a].llama;
+      const ratio = (xs) => (mean(xs.map((x) => x.warm)) / mean(xs.map((x) => x.cold))).toFixed(2);
+      return `| ${a} tokens | ${mean(o.map((x) => x.cold)).toFixed(0)} | ${mean(o.map((x) => x.warm)).toFixed(0)} | **${ratio(o)}×** | ${o.at(-1).cached} / ${o.at(-1).prompt} | ` +
+        `${mean(l.map((x) => x.cold)).toFixed(0)} | ${mean(l.map((x) => x.warm)).toFixed(0)} | **${ratio(l)}×** | ${l.at(-1).cached ?? '?'} / ${l.at(-1).prompt} |`;
+    }),
+  ]),
 ].join('\n');
 process.stdout.write(table + '\n');
 if (!values['no-write']) recordResults(table);
