@@ -117,7 +117,7 @@ Napi::Object DefineKernels(Napi::Env env);  // napi_kernels.cpp
 
 // Raised whenever the N-API surface (src/runtime/addon.d.ts) changes; src/runtime/native.ts
 // refuses an addon of another version (a stale build/ or prebuild) with a clear message.
-constexpr int kSurfaceVersion = 9;
+constexpr int kSurfaceVersion = 10;
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ggml_log_set(log_callback, nullptr);
