@@ -287,10 +287,12 @@ export class Scheduler {
       const shared = bestLen;
       bestLen = this.swap.resumeAt(job, bestLen);
       let hit: WindowHit | null = null;
+      let dropSwapped = false;
       if (best && bestLen > 0 && !this.exactAt(best, bestLen)) {
         // that sequence's ring has moved past the window continuing there needs: the window
-        // store's rows, else recompute (the swapped rows continue only the prefix they left)
-        this.swap.drop(job);
+        // store's rows, else recompute (the swapped rows continue only the prefix they left;
+        // dropped once the request is admitted, so a request that waits keeps them)
+        dropSwapped = true;
         hit = this.windows.find(job.tokens, shared);
         bestLen = hit?.at ?? 0;
       }
@@ -303,6 +305,7 @@ export class Scheduler {
       // (it may use the whole pool)
       if (this.evictIdle(need, best) < need && running.length > 0) return;
       this.queue.splice(qi, 1);
+      if (dropSwapped) this.swap.drop(job);
       let slot: Slot;
       if (best && !best.job) {
         slot = best;
