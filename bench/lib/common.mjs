@@ -1,5 +1,5 @@
 // Shared by the benchmark suites: paths, machine description, model generation, RESULTS.md.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -32,13 +32,22 @@ export function llamaTool(name) {
   log(`building ${name} from the pinned llama.cpp source (several minutes on 2 cores)`);
   // the same GCC 12 AMX fix our own build force-includes (native/compat/gcc12_amx.h): without it
   // llama.cpp's AMX kernels die of SIGILL on CPUs with AMX-INT8
-  const amxFix = `-include ${path.join(root, 'native', 'compat', 'gcc12_amx.h')}`;
+  // and, like our build (CMakeLists.txt, POTRON_F16_ARITH), no AVX512-FP16 arithmetic: with
+  // -march=native on Sapphire Rapids ggml would accumulate F16 attention in half precision, which
+  // llama.cpp's release builds (its CPU variants) never do; both sides run the same kernels
+  const amxFix = `-include ${path.join(root, 'native', 'compat', 'gcc12_amx.h')}${noF16Arith()}`;
   execFileSync('cmake', ['-S', path.join(root, 'deps', 'llama.cpp'), '-B', build, '-DCMAKE_BUILD_TYPE=Release', '-DGGML_NATIVE=ON',
     `-DCMAKE_C_FLAGS=${amxFix}`, `-DCMAKE_CXX_FLAGS=${amxFix}`,
     '-DLLAMA_CURL=OFF', '-DLLAMA_OPENSSL=OFF', '-DLLAMA_BUILD_TESTS=OFF', '-DLLAMA_BUILD_EXAMPLES=OFF',
     '-DLLAMA_BUILD_TOOLS=ON', '-DLLAMA_BUILD_SERVER=ON', '-DBUILD_SHARED_LIBS=OFF'], { stdio: 'inherit' });
   execFileSync('cmake', ['--build', build, '--target', name, '-j', String(os.cpus().length)], { stdio: 'inherit' });
   return exe;
+}
+
+// -mno-avx512fp16 where the compiler knows it (GCC 12+, clang 14+), as CMakeLists.txt adds it
+function noF16Arith() {
+  const r = spawnSync('c++', ['-mno-avx512fp16', '-x', 'c++', '-fsyntax-only', '-'], { input: '', encoding: 'utf8' });
+  return r.status === 0 ? ' -mno-avx512fp16' : '';
 }
 
 export function machine() {

@@ -55,7 +55,7 @@ int main(int argc, char** argv) {
       if (depth > 0) ctx.decode(fill);
     };
     double pp = 0, tg = 0;
-    for (int r = 0; r < reps; ++r) {
+    for (int r = 0; r < reps && n_prompt > 0; ++r) {  // n_prompt 0: decode only, as llama-bench -p 0
       refill();
       auto t0 = std::chrono::steady_clock::now();
       ctx.decode(prompt);
