@@ -84,7 +84,7 @@ EncoderModel::EncoderModel(const std::string& path, const ModelOptions& options)
   // HF: the message names the tensor as the files do
   std::map<std::string, std::string> file_names;
   for (const StoredTensor& t : src.tensors) file_names[t.name] = t.file_name;
-  weights_ = std::make_unique<Weights>(std::move(src), weight_float_type(options.dtype, format_ == "gguf"), options.repack,
+  weights_ = std::make_unique<Weights>(std::move(src), weight_float_type(options.dtype, format_ == "gguf", options.auto_float), options.repack,
                                        [file_names](const std::string& n) {
                                          auto it = file_names.find(n);
                                          return it == file_names.end() ? n : it->second;

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "backend.h"
+#include "devices.h"
 #include "ggml-alloc.h"
 #include "errors.h"
 #include "safetensors_weights.h"
@@ -12,24 +13,14 @@
 
 namespace potron {
 
-ggml_type auto_float_type(ggml_backend_dev_t dev) {
-  // As Candle decides: BF16 where the device computes it natively (CUDA); F32 on CPU, where
-  // BF16 matrices make ggml round the activations to BF16 too, and on Metal.
-  if (ggml_backend_dev_type(dev) == GGML_BACKEND_DEVICE_TYPE_GPU &&
-      std::string(ggml_backend_reg_name(ggml_backend_dev_backend_reg(dev))) == "CUDA") {
-    return GGML_TYPE_BF16;
-  }
-  return GGML_TYPE_F32;
-}
-
-ggml_type weight_float_type(WeightDtype dtype, bool auto_keeps_types) {
+ggml_type weight_float_type(WeightDtype dtype, bool auto_keeps_types, ggml_type auto_float) {
   switch (dtype) {
     case WeightDtype::F32: return GGML_TYPE_F32;
     case WeightDtype::F16: return GGML_TYPE_F16;
     case WeightDtype::BF16: return GGML_TYPE_BF16;
     case WeightDtype::Auto: break;
   }
-  return auto_keeps_types ? GGML_TYPE_COUNT : auto_float_type(cpu_device());
+  return auto_keeps_types ? GGML_TYPE_COUNT : auto_float;
 }
 
 Model::Model(const std::string& path, const ModelOptions& options) {
@@ -70,7 +61,13 @@ void Model::load_gguf(std::unique_ptr<GgufFile> gguf, const ModelOptions& option
 // The weights under the dtype policy, then the tensors the graph reads.
 void Model::place(WeightSource src, const ModelOptions& options) {
   format_ = src.format;
-  const ggml_type float_type = weight_float_type(options.dtype, src.auto_keeps_types);
+  device_ = describe_device(options.device.empty() ? cpu_device() : device_by_name(options.device));
+  if (device_.kind != "cpu") {
+    // weights, cache and compute stay on the CPU until placement on other devices is built
+    // (issue 14); no build of ours registers another device yet
+    throw Error("ERR_NO_DEVICE", "running a model on " + device_.name + " (" + device_.description + ") is not supported by this build yet; use the CPU");
+  }
+  const ggml_type float_type = weight_float_type(options.dtype, src.auto_keeps_types, options.auto_float);
   const bool gemma1 = hp_.arch == "gemma";
   const bool hf = format_ == "hf";
   weights_ = std::make_unique<Weights>(std::move(src), float_type, options.repack,

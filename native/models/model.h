@@ -6,8 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "ggml-backend.h"
+#include "devices.h"
 #include "encoder_hparams.h"
+#include "ggml-backend.h"
 #include "ggml.h"
 #include "gguf.h"
 #include "hparams.h"
@@ -19,18 +20,20 @@ namespace potron {
 enum class WeightDtype { Auto, F32, F16, BF16 };
 
 struct ModelOptions {
-  // Auto: a GGUF keeps its own types; safetensors get the device's default (auto_float_type).
+  // Auto: a GGUF keeps its own types; safetensors get auto_float, the device's default, which
+  // the caller chooses (the policy is src/runtime/devices.ts: F32 on CPU, BF16/F16 on GPUs).
   // An explicit type converts every F32/F16/BF16 matrix to it; quantized matrices stay.
   WeightDtype dtype = WeightDtype::Auto;
+  ggml_type auto_float = GGML_TYPE_F32;
   // Matrices go into ggml's faster CPU layouts (AMX, interleaved) where it has one, as llama.cpp
   // does; false keeps them as stored (llama.cpp's --no-repack).
   bool repack = true;
+  // ggml's name of the device that runs the model ("CPU", "CUDA0", "Metal"); empty: the CPU.
+  std::string device;
 };
 
-// What 'auto' means on a device: BF16 on CUDA, F32 on CPU and Metal.
-ggml_type auto_float_type(ggml_backend_dev_t dev);
 // The type float matrices are held in under the policy; GGML_TYPE_COUNT: the files' own.
-ggml_type weight_float_type(WeightDtype dtype, bool auto_keeps_types);
+ggml_type weight_float_type(WeightDtype dtype, bool auto_keeps_types, ggml_type auto_float);
 
 struct GemmaLayer {
   ggml_tensor* attn_norm;
@@ -72,6 +75,7 @@ class Model {
   // its HF directory's sentence-transformers Pooling module
   Pooling pooling() const { return pooling_; }
   bool pooling_stated() const { return pooling_stated_; }
+  const DeviceInfo& device() const { return device_; }  // the device that runs it
 
   ggml_tensor* tok_embd = nullptr;     // [n_embd, n_vocab]
   ggml_tensor* output_norm = nullptr;  // [n_embd]
@@ -92,6 +96,7 @@ class Model {
   std::string format_, hf_dir_, hf_metadata_json_;
   GemmaHParams hp_;
   Pooling pooling_ = Pooling::Mean;
+  DeviceInfo device_;
   bool pooling_stated_ = false;
 };
 

@@ -30,13 +30,26 @@ static Napi::Object options_arg(const Napi::CallbackInfo& info, const char* fn) 
   return info[1].As<Napi::Object>();
 }
 
-// dtype and repack, for any model family
+static ggml_type float_type_option(Napi::Env env, Napi::Value v, const char* what) {
+  const std::string s = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
+  if (s == "f32") return GGML_TYPE_F32;
+  if (s == "f16") return GGML_TYPE_F16;
+  if (s == "bf16") return GGML_TYPE_BF16;
+  throw_js(env, "ERR_INVALID_ARG", std::string(what) + " must be 'f32', 'f16' or 'bf16', not '" + v.ToString().Utf8Value() + "'");
+}
+
+// dtype, autoDtype, repack and device, for any model family
 static ModelOptions model_options(Napi::Env env, Napi::Object o) {
   ModelOptions options;
   options.dtype = dtype_option(env, o.Get("dtype"));
+  Napi::Value auto_dtype = o.Get("autoDtype");
+  if (!auto_dtype.IsUndefined()) options.auto_float = float_type_option(env, auto_dtype, "autoDtype");
   Napi::Value repack = o.Get("repack");
   if (!repack.IsUndefined() && !repack.IsBoolean()) throw_js(env, "ERR_INVALID_ARG", "repack must be true or false");
   if (repack.IsBoolean()) options.repack = repack.As<Napi::Boolean>();
+  Napi::Value device = o.Get("device");
+  if (!device.IsUndefined() && !device.IsString()) throw_js(env, "ERR_INVALID_ARG", "device must be a device name (see listDevices())");
+  if (device.IsString()) options.device = device.As<Napi::String>().Utf8Value();
   return options;
 }
 
@@ -91,6 +104,14 @@ static Napi::Value PhysicalCores(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), physical_cores());
 }
 
+static Napi::Value ListDevices(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::vector<DeviceInfo> devices = guarded(env, [] { return list_devices(); });
+  Napi::Array out = Napi::Array::New(env, devices.size());
+  for (uint32_t i = 0; i < devices.size(); ++i) out.Set(i, device_value(env, devices[i]));
+  return out;
+}
+
 static Napi::Value SystemInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return Napi::String::New(env, guarded(env, [] {
@@ -117,7 +138,7 @@ Napi::Object DefineKernels(Napi::Env env);  // napi_kernels.cpp
 
 // Raised whenever the N-API surface (src/runtime/addon.d.ts) changes; src/runtime/native.ts
 // refuses an addon of another version (a stale build/ or prebuild) with a clear message.
-constexpr int kSurfaceVersion = 10;
+constexpr int kSurfaceVersion = 11;
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ggml_log_set(log_callback, nullptr);
@@ -130,6 +151,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("loadEncoder", Napi::Function::New(env, LoadEncoder));
   exports.Set("physicalCores", Napi::Function::New(env, PhysicalCores));
   exports.Set("systemInfo", Napi::Function::New(env, SystemInfo));
+  exports.Set("listDevices", Napi::Function::New(env, ListDevices));
   exports.Set("lowerThreadToIdle", Napi::Function::New(env, LowerThreadToIdle));
   exports.Set("kernels", DefineKernels(env));
   exports.Set("surfaceVersion", Napi::Number::New(env, kSurfaceVersion));

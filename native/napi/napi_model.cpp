@@ -45,6 +45,7 @@ Napi::Value ModelWrap::Info(const Napi::CallbackInfo& info) {
   o.Set("weightBytes", static_cast<double>(m.weight_bytes()));
   o.Set("mappedBytes", static_cast<double>(m.mapped_bytes()));
   o.Set("repackedBytes", static_cast<double>(m.repacked_bytes()));
+  o.Set("device", device_value(env, m.device()));
   Napi::Object h = Napi::Object::New(env);
   h.Set("nEmbd", hp.n_embd);
   h.Set("nLayer", hp.n_layer);

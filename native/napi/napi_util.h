@@ -6,6 +6,7 @@
 #include <functional>
 #include <string>
 
+#include "devices.h"
 #include "errors.h"
 
 namespace potron {
@@ -82,6 +83,19 @@ auto guarded(Napi::Env env, F&& fn) -> decltype(fn()) {
   } catch (const std::exception& e) {  // never let a C++ exception cross into N-API
     throw_js(env, "ERR_NATIVE", e.what());
   }
+}
+
+// A device as JS sees it (NativeDevice in src/runtime/addon.d.ts).
+inline Napi::Object device_value(Napi::Env env, const DeviceInfo& d) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("name", d.name);
+  o.Set("description", d.description);
+  o.Set("backend", d.backend);
+  o.Set("kind", d.kind);
+  o.Set("memoryFree", static_cast<double>(d.memory_free));
+  o.Set("memoryTotal", static_cast<double>(d.memory_total));
+  if (d.compute_major >= 0) o.Set("computeCapability", d.compute_major + d.compute_minor / 10.0);
+  return o;
 }
 
 struct AddonData {

@@ -1,3 +1,5 @@
+import { parseDeviceSpec } from '../runtime/devices.js';
+
 /** A usage error: printed without a stack, exit code 1. */
 export class UsageError extends Error {}
 
@@ -23,6 +25,17 @@ export function dtypeOption(value: string | undefined): 'auto' | 'f32' | 'f16' |
   throw new UsageError(`--dtype must be auto, f32, f16 or bf16, not '${value}'`);
 }
 
+/** --device: checked here so that a typo is a usage error, not a failed load. */
+export function deviceOption(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  try {
+    parseDeviceSpec(value);
+  } catch {
+    throw new UsageError(`--device must be auto, cpu, cuda, cuda:N or metal, not '${value}'`);
+  }
+  return value;
+}
+
 export function boolOption(value: string | undefined, name: string): boolean | undefined {
   if (value === undefined) return undefined;
   if (value === 'on' || value === 'true' || value === '1') return true;
@@ -37,9 +50,10 @@ export const runtimeArgs = {
   'kv-type': { type: 'string' },
   'flash-attn': { type: 'string' },
   dtype: { type: 'string' },
+  device: { type: 'string' },
 } as const;
 
-type RuntimeValues = { model?: string; threads?: string; 'kv-type'?: string; 'flash-attn'?: string; dtype?: string };
+type RuntimeValues = { model?: string; threads?: string; 'kv-type'?: string; 'flash-attn'?: string; dtype?: string; device?: string };
 
 /** The model path, thread count and context options given on the command line. */
 export function runtimeOptions(values: RuntimeValues): {
@@ -48,6 +62,7 @@ export function runtimeOptions(values: RuntimeValues): {
   kvType: 'f16' | 'f32' | undefined;
   flashAttn: boolean | undefined;
   dtype: 'auto' | 'f32' | 'f16' | 'bf16' | undefined;
+  device: string | undefined;
 } {
   return {
     modelPath: requireOption(values.model, 'model'),
@@ -55,5 +70,6 @@ export function runtimeOptions(values: RuntimeValues): {
     kvType: kvTypeOption(values['kv-type']),
     flashAttn: boolOption(values['flash-attn'], 'flash-attn'),
     dtype: dtypeOption(values.dtype),
+    device: deviceOption(values.device),
   };
 }

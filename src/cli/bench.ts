@@ -4,7 +4,7 @@ import { resolveModel } from '../hub/index.js';
 import { Batch, Model, type Context } from '../runtime/index.js';
 import { intOption, runtimeArgs, runtimeOptions } from './args.js';
 
-export const benchUsage = `predict-otron bench --model FILE [--threads N] [--prompt 512] [--gen 128] [--reps 3] [--depth 0] [--kv-type f16|f32] [--flash-attn on|off] [--dtype auto|f32|f16|bf16] [--json]
+export const benchUsage = `predict-otron bench --model FILE [--threads N] [--prompt 512] [--gen 128] [--reps 3] [--depth 0] [--kv-type f16|f32] [--flash-attn on|off] [--dtype auto|f32|f16|bf16] [--device auto|cpu|cuda[:N]|metal] [--json]
   Measures prefill and decode tokens/s the way llama-bench does (pp: one prompt; tg:
   single-token steps; each after --depth tokens already in the cache, as llama-bench -d), and
   the process's peak RSS.`;
@@ -15,6 +15,8 @@ export interface BenchResult {
   weight_type: string;
   /** type the matrices are held in (after --dtype) */
   dtype: string;
+  /** the device that ran it (ggml's name: CPU, CUDA0, …) */
+  device: string;
   threads: number;
   n_prompt: number;
   n_gen: number;
@@ -85,13 +87,13 @@ export async function benchCommand(argv: string[]): Promise<void> {
     },
     strict: true,
   });
-  const { modelPath, threads, kvType, flashAttn, dtype } = runtimeOptions(values);
+  const { modelPath, threads, kvType, flashAttn, dtype, device } = runtimeOptions(values);
   const nPrompt = intOption(values.prompt, 'prompt', 512)!;
   const nGen = intOption(values.gen, 'gen', 128)!;
   const reps = intOption(values.reps, 'reps', 3)!;
   const depth = intOption(values.depth, 'depth', 0, 0)!;
   // any model reference: a path, an HF id (downloaded into the HF cache), org/repo:file.gguf
-  const model = await Model.open((await resolveModel(modelPath)).path, { threads, dtype });
+  const model = await Model.open((await resolveModel(modelPath)).path, { threads, dtype, ...(device ? { device } : {}) });
   try {
     const V = model.info.nVocab;
     const ctx = await model.createContext({
@@ -115,6 +117,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
       arch: model.info.arch,
       weight_type: model.info.weightType,
       dtype: model.info.dtype,
+      device: model.info.device.name,
       threads: ctx.state().threads,
       n_prompt: nPrompt,
       n_gen: nGen,

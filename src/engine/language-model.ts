@@ -17,6 +17,8 @@ export interface LoadModelOptions extends ResolveOptions {
   threads?: number;
   /** float weight type: 'auto' (F32 on CPU for safetensors, a GGUF's own types), 'f32', 'f16', 'bf16' */
   dtype?: OpenModelOptions['dtype'];
+  /** the device that runs it: 'auto' (default: the first GPU, else the CPU), 'cpu', 'cuda', 'cuda:N', 'metal' */
+  device?: OpenModelOptions['device'];
   /** KV cells shared by all requests; one request may use them all (default: min(training context, 8192)) */
   contextSize?: number;
   /** requests decoded together (default 8) */
@@ -116,6 +118,7 @@ export class LanguageModel {
     const model = await Model.open(resolved.path, {
       ...(options.threads !== undefined ? { threads: options.threads } : {}),
       ...(options.dtype !== undefined ? { dtype: options.dtype } : {}),
+      ...(options.device !== undefined ? { device: options.device } : {}),
     });
     let tokenizer: Tokenizer | undefined;
     try {

@@ -44,15 +44,34 @@ export interface NativeHParams {
   tiedOutput: boolean;
 }
 
-/** Type of the float weight matrices: 'auto' is F32 on CPU (and Metal), BF16 on CUDA for
- * safetensors, and a GGUF's own types; an explicit type converts F32/F16/BF16 matrices at load
- * (quantized ones stay). Norm weights are always F32. */
+/** Type of the float weight matrices: 'auto' is a GGUF's own types and, for safetensors, the
+ * device's default (`autoDtype`, chosen by src/runtime/devices.ts: F32 on CPU); an explicit type
+ * converts F32/F16/BF16 matrices at load (quantized ones stay). Norm weights are always F32. */
 export type WeightDtype = 'auto' | 'f32' | 'f16' | 'bf16';
+
+/** A compute device ggml offers in this process (native/runtime/devices.cpp). */
+export interface NativeDevice {
+  /** ggml's name: "CPU", "CUDA0", "Metal", … */
+  name: string;
+  /** the processor's model name */
+  description: string;
+  /** its ggml backend: "CPU", "CUDA", "Metal", … */
+  backend: string;
+  kind: 'cpu' | 'gpu' | 'igpu' | 'accel';
+  memoryFree: number;
+  memoryTotal: number;
+  /** CUDA devices: major.minor from the driver (8.6, 9.0); absent elsewhere or without a driver */
+  computeCapability?: number;
+}
 
 export interface NativeLoadOptions {
   dtype?: WeightDtype;
+  /** what 'auto' converts safetensors matrices to (default 'f32') */
+  autoDtype?: Exclude<WeightDtype, 'auto'>;
   /** matrices into ggml's faster CPU layouts (AMX, interleaved) as llama.cpp does (default true) */
   repack?: boolean;
+  /** a device name from listDevices() (default: the CPU); ERR_NO_DEVICE when absent */
+  device?: string;
 }
 
 export interface NativeModelInfo {
@@ -73,6 +92,8 @@ export interface NativeModelInfo {
   mappedBytes: number;
   /** of weightBytes, matrices held in ggml's faster CPU layouts (AMX tiles, interleaved quants) */
   repackedBytes: number;
+  /** the device that runs it */
+  device: NativeDevice;
   hparams: NativeHParams;
 }
 
@@ -259,6 +280,8 @@ export interface NativeAddon {
   loadEncoder(path: string, options?: NativeEncoderOptions): Promise<NativeEncoder>;
   physicalCores(): number;
   systemInfo(): string;
+  /** the devices ggml offers here: the CPU always, GPUs where a backend for them is loaded */
+  listDevices(): NativeDevice[];
   /**
    * Lowers the calling thread to run only on otherwise idle CPU (Linux SCHED_IDLE, the macOS
    * background band, Windows background mode); false where that is not possible.

@@ -1,5 +1,6 @@
 import type { GgufMetadataValue, NativeContextOptions, NativeModel, NativeModelInfo, WeightDtype } from './addon.js';
 import { Context } from './context.js';
+import { autoFloatDtype, type DeviceSpec, listDevices, resolveDevice } from './devices.js';
 import { closedError } from './errors.js';
 import { native } from './native.js';
 
@@ -7,10 +8,16 @@ export interface OpenModelOptions {
   /** Compute threads for contexts of this model (default: physical cores). */
   threads?: number;
   /**
-   * Type of the float weight matrices (default 'auto': F32 on CPU for safetensors, a GGUF's own
-   * types). 'f32' | 'f16' | 'bf16' convert F32/F16/BF16 matrices at load; quantized ones stay.
+   * Type of the float weight matrices (default 'auto': a GGUF's own types; for safetensors the
+   * device's own: F32 on CPU, BF16 on CUDA from compute capability 8.0, F16 on older CUDA and on
+   * Metal). 'f32' | 'f16' | 'bf16' convert F32/F16/BF16 matrices at load; quantized ones stay.
    */
   dtype?: WeightDtype;
+  /**
+   * The device that runs the model: 'auto' (default: the first GPU, else the CPU), 'cpu',
+   * 'cuda', 'cuda:N', 'metal'. A device that is not there is ERR_NO_DEVICE.
+   */
+  device?: DeviceSpec;
   /**
    * Copy matrices into ggml's faster CPU layouts (AMX tiles on CPUs with AMX-INT8, interleaved
    * Q4_0/Q4_K/IQ4_NL with AVX2) where it has one, exactly as llama.cpp does (default true).
@@ -48,6 +55,7 @@ export class Model {
    */
   static async open(path: string, options: OpenModelOptions = {}): Promise<Model> {
     const { threads, dtype, repack } = options;
+    const device = resolveDevice(options.device ?? 'auto', listDevices());
     if (threads !== undefined && (!Number.isInteger(threads) || threads < 1)) {
       throw new RangeError(`threads must be a positive integer, not ${threads}`);
     }
@@ -57,7 +65,8 @@ export class Model {
     if (repack !== undefined && typeof repack !== 'boolean') {
       throw new TypeError(`repack must be true or false, not ${String(repack)}`);
     }
-    return new Model(await native().loadModel(path, { dtype, ...(repack !== undefined ? { repack } : {}) }), path, threads);
+    const load = { dtype, autoDtype: autoFloatDtype(device), device: device.name, ...(repack !== undefined ? { repack } : {}) };
+    return new Model(await native().loadModel(path, load), path, threads);
   }
 
   /** The HF model directory (absolute) the weights came from; undefined for a GGUF file. */

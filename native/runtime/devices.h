@@ -1,0 +1,27 @@
+// The compute devices ggml offers in this process (CPU always; CUDA, Metal where their backend
+// is built in or loaded), as the rest of the runtime and JS see them. Choosing one is policy
+// and lives in TypeScript (src/runtime/devices.ts); this only lists them and finds one by name.
+#pragma once
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "ggml-backend.h"
+
+namespace potron {
+
+struct DeviceInfo {
+  std::string name;         // ggml's device name: "CPU", "CUDA0", "Metal", …
+  std::string description;  // e.g. the GPU's or the CPU's model name
+  std::string backend;      // its backend's registry name: "CPU", "CUDA", "Metal", …
+  std::string kind;         // "cpu" | "gpu" | "igpu" | "accel"
+  size_t memory_free = 0, memory_total = 0;
+  int compute_major = -1, compute_minor = -1;  // CUDA compute capability; -1 elsewhere
+};
+
+std::vector<DeviceInfo> list_devices();
+DeviceInfo describe_device(ggml_backend_dev_t dev);
+// The device of that name; ERR_NO_DEVICE naming those present when there is none.
+ggml_backend_dev_t device_by_name(const std::string& name);
+
+}  // namespace potron

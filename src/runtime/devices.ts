@@ -1,0 +1,74 @@
+// Which device runs a model, and what 'auto' means there: policy over the list of devices the
+// native runtime reports (native/runtime/devices.cpp). Pure functions, so every rule is tested
+// without the hardware it is about.
+import type { NativeDevice, WeightDtype } from './addon.js';
+import { RuntimeError } from '../errors.js';
+import { native } from './native.js';
+
+/** The devices ggml offers in this process: the CPU always, GPUs where a backend for them is loaded. */
+export function listDevices(): NativeDevice[] {
+  return native().listDevices();
+}
+
+/** What a user asks for: `auto`, `cpu`, `cuda`, `cuda:N` or `metal`. */
+export type DeviceSpec = string;
+
+interface ParsedSpec {
+  kind: 'auto' | 'cpu' | 'cuda' | 'metal';
+  /** cuda:N: the Nth CUDA device (ggml's CUDA<N>, the driver's ordinal N) */
+  index?: number;
+}
+
+export function parseDeviceSpec(spec: DeviceSpec): ParsedSpec {
+  const s = String(spec).trim().toLowerCase();
+  if (s === 'auto' || s === 'cpu' || s === 'cuda' || s === 'metal') return { kind: s };
+  const m = /^cuda:(\d{1,3})$/.exec(s);
+  if (m) return { kind: 'cuda', index: Number(m[1]) };
+  throw new RuntimeError('ERR_INVALID_ARG', `device must be auto, cpu, cuda, cuda:N or metal, not '${String(spec)}'`);
+}
+
+function present(devices: readonly NativeDevice[]): string {
+  return devices.map((d) => `${d.name} (${d.description})`).join(', ') || 'none';
+}
+
+/**
+ * The device a spec names among those present. `auto`: the first GPU (CUDA or Metal, in ggml's
+ * order), else the CPU. A named device that is not there is ERR_NO_DEVICE, never a silent CPU.
+ */
+export function resolveDevice(spec: DeviceSpec, devices: readonly NativeDevice[]): NativeDevice {
+  const want = parseDeviceSpec(spec);
+  const cpu = devices.find((d) => d.kind === 'cpu');
+  const gpus = devices.filter((d) => d.backend === 'CUDA' || d.backend === 'Metal');
+  let found: NativeDevice | undefined;
+  if (want.kind === 'auto') found = gpus[0] ?? cpu;
+  else if (want.kind === 'cpu') found = cpu;
+  else if (want.kind === 'metal') found = gpus.find((d) => d.backend === 'Metal');
+  else {
+    const cuda = gpus.filter((d) => d.backend === 'CUDA');
+    found = want.index === undefined ? cuda[0] : cuda.find((d) => d.name.toLowerCase() === `cuda${want.index}`);
+  }
+  if (!found) {
+    const why =
+      want.kind === 'cuda'
+        ? 'no such CUDA device here (this build has no CUDA backend, or the driver finds no GPU: check nvidia-smi)'
+        : want.kind === 'metal'
+          ? 'Metal runs on Apple silicon macOS builds only'
+          : 'no CPU backend was loaded';
+    throw new RuntimeError('ERR_NO_DEVICE', `device '${spec}' is not available: ${why}. Devices present: ${present(devices)}`);
+  }
+  return found;
+}
+
+/**
+ * The type float weight matrices of a safetensors model are held in under dtype 'auto' (a GGUF
+ * keeps its own types): BF16 on CUDA devices of compute capability 8.0 or more (Ampere on, where
+ * cuBLAS and ggml's kernels run BF16 natively), F16 on older CUDA devices and where the capability
+ * is unknown, F16 on Metal (its fast path; the original kept F32 there, which doubles memory and
+ * halves bandwidth for no accuracy a Gemma needs), F32 on the CPU (BF16 or F16 matrices make ggml
+ * round the activations too, and cost time in conversions there).
+ */
+export function autoFloatDtype(device: NativeDevice): Exclude<WeightDtype, 'auto'> {
+  if (device.backend === 'CUDA') return device.computeCapability !== undefined && device.computeCapability >= 8 ? 'bf16' : 'f16';
+  if (device.kind === 'cpu') return 'f32';
+  return 'f16';
+}
