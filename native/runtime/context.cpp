@@ -26,7 +26,9 @@ Context::Context(std::shared_ptr<const Model> model, const ContextParams& params
   backend_->set_abort_callback([](void* data) { return static_cast<std::atomic<bool>*>(data)->load(); }, &abort_);
   kv_ = std::make_unique<KvCache>(model_->hp(), KvCacheParams{params_.n_ctx, params_.n_seq_max, params_.n_ubatch, params_.swa_full, params_.kv_type},
                                   backend_->get());
-  galloc_.reset(ggml_gallocr_new(ggml_backend_get_default_buffer_type(backend_->get())));
+  ggml_backend_t backends[] = {backend_->get()};
+  sched_.reset(ggml_backend_sched_new(backends, nullptr, 1, kGraphMaxNodes, /*parallel=*/false, /*op_offload=*/true));
+  if (!sched_) throw Error("ERR_NO_MEMORY", "could not create the graph scheduler");
   graph_meta_.resize(ggml_tensor_overhead() * kGraphMaxNodes + ggml_graph_overhead_custom(kGraphMaxNodes, false));
   reserve_compute_buffer();
 }
@@ -40,7 +42,7 @@ void Context::reserve_compute_buffer() {
   const uint32_t T = std::min(params_.n_ubatch, params_.n_ctx);
   const uint32_t swa_kv = kv_->swa() ? kv_->swa()->padded_size() : kv_->global().padded_size();
   BuiltGraph worst = build_graph({T, kv_->global().padded_size(), swa_kv, T, params_.flash_attn});
-  const bool ok = ggml_gallocr_reserve(galloc_.get(), worst.gf);
+  const bool ok = ggml_backend_sched_reserve(sched_.get(), worst.gf);
   ggml_free(worst.ctx);
   if (!ok) throw Error("ERR_NO_MEMORY", "could not allocate the compute buffer for ubatches of " + std::to_string(T) + " tokens");
 }
@@ -110,8 +112,9 @@ const Context::BuiltGraph& Context::graph_for(const GemmaGraphShape& shape) {
     return graph_;
   }
   if (graph_.ctx) ggml_free(graph_.ctx);  // its metadata lives in graph_meta_, reused below
+  ggml_backend_sched_reset(sched_.get());
   graph_ = build_graph(shape);
-  if (!ggml_gallocr_alloc_graph(galloc_.get(), graph_.gf)) {
+  if (!ggml_backend_sched_alloc_graph(sched_.get(), graph_.gf)) {
     ggml_free(graph_.ctx);
     graph_ = BuiltGraph{};
     throw Error("ERR_NO_MEMORY", "could not allocate the compute buffer");
@@ -197,7 +200,7 @@ Logits Context::decode_here(const Batch& b, LogitsDest dest) {
         }
       }
 
-      ggml_status st = ggml_backend_graph_compute(backend_->get(), g.gf);
+      ggml_status st = ggml_backend_sched_graph_compute(sched_.get(), g.gf);
       if (st == GGML_STATUS_SUCCESS && want_logits) {
         ggml_backend_tensor_get(g.logits, logits.rows() + out_row * hp.n_vocab, 0, ggml_nbytes(g.logits));
         out_row += out_ids.size();

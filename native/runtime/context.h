@@ -6,7 +6,6 @@
 #include <memory>
 #include <vector>
 
-#include "ggml-alloc.h"
 #include "backend.h"
 #include "compute_thread.h"
 #include "gemma_graph.h"
@@ -83,10 +82,12 @@ class Context {
   ContextParams params_;
   std::unique_ptr<CpuBackend> backend_;
   std::unique_ptr<KvCache> kv_;
-  struct GallocrFree {
-    void operator()(ggml_gallocr_t g) const { ggml_gallocr_free(g); }
+  // ggml's scheduler over the context's backends (today the CPU alone): it places each node on
+  // a backend that holds its weights and supports it, and allocates the compute buffers.
+  struct SchedFree {
+    void operator()(ggml_backend_sched_t s) const { ggml_backend_sched_free(s); }
   };
-  std::unique_ptr<ggml_gallocr, GallocrFree> galloc_;  // also freed when the constructor throws
+  std::unique_ptr<ggml_backend_sched, SchedFree> sched_;  // also freed when the constructor throws
   // The last graph stays built and allocated: the next ubatch of the same shape (every decode
   // step, until the cache grows past the next 256 cells) only refills its inputs.
   struct BuiltGraph {
