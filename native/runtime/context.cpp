@@ -10,7 +10,11 @@
 
 namespace potron {
 
-static constexpr size_t kGraphMaxNodes = 16384;
+// Nodes (and, separately, leaves) a graph of this model may have: about 40 nodes and 15
+// weights a layer, with room to spare. The scheduler's tables scale with it and are cleared on
+// every new graph shape, so a fixed 16k made each context 3x slower to create and every shape
+// change dearer.
+static size_t graph_capacity(const GemmaHParams& hp) { return 96 * static_cast<size_t>(hp.n_layer) + 512; }
 
 Context::Context(std::shared_ptr<const Model> model, const ContextParams& params) : model_(std::move(model)), params_(params) {
   if (params_.n_ctx < 1 || params_.n_ctx > (1u << 24)) throw Error("ERR_INVALID_ARG", "n_ctx must be between 1 and 16777216");
@@ -27,9 +31,10 @@ Context::Context(std::shared_ptr<const Model> model, const ContextParams& params
   kv_ = std::make_unique<KvCache>(model_->hp(), KvCacheParams{params_.n_ctx, params_.n_seq_max, params_.n_ubatch, params_.swa_full, params_.kv_type},
                                   backend_->get());
   ggml_backend_t backends[] = {backend_->get()};
-  sched_.reset(ggml_backend_sched_new(backends, nullptr, 1, kGraphMaxNodes, /*parallel=*/false, /*op_offload=*/true));
+  graph_nodes_ = graph_capacity(model_->hp());
+  sched_.reset(ggml_backend_sched_new(backends, nullptr, 1, graph_nodes_, /*parallel=*/false, /*op_offload=*/true));
   if (!sched_) throw Error("ERR_NO_MEMORY", "could not create the graph scheduler");
-  graph_meta_.resize(ggml_tensor_overhead() * kGraphMaxNodes + ggml_graph_overhead_custom(kGraphMaxNodes, false));
+  graph_meta_.resize(ggml_tensor_overhead() * graph_nodes_ + ggml_graph_overhead_custom(graph_nodes_, false));
   reserve_compute_buffer();
 }
 
@@ -127,7 +132,7 @@ Context::BuiltGraph Context::build_graph(const GemmaGraphShape& shape) {
   BuiltGraph g;
   ggml_init_params ip{graph_meta_.size(), graph_meta_.data(), /*no_alloc=*/true};
   g.ctx = ggml_init(ip);
-  g.gf = ggml_new_graph_custom(g.ctx, kGraphMaxNodes, false);
+  g.gf = ggml_new_graph_custom(g.ctx, graph_nodes_, false);
   g.logits = build_gemma_graph(g.ctx, g.gf, *model_, *kv_, shape, g.in);
   g.shape = shape;
   return g;

@@ -100,6 +100,7 @@ class Context {
   BuiltGraph build_graph(const GemmaGraphShape& shape);
   const BuiltGraph& graph_for(const GemmaGraphShape& shape);
   void reserve_compute_buffer();
+  size_t graph_nodes_ = 0;  // capacity of each graph (nodes, and leaves)
   std::vector<uint8_t> graph_meta_;
   std::atomic<bool> abort_{false};
 };
