@@ -3,7 +3,8 @@
 // real Gemma 3 vocabulary and template; 15 of its 18 layers slide over 512 positions):
 //   1. serving memory: our server and llama-server with 8 slots at 4k, 16k and 32k contexts,
 //      8 concurrent chat requests each filling about half its share; peak RSS of each process;
-//   2. decode tokens/s at depth 0, 8k, 16k: `predict-otron bench --depth` against `llama-bench -d`;
+//   2. decode tokens/s at depth 0, 8k, 16k: `predict-otron bench --depth` (and the runtime without
+//      Node.js, build/potron-bench) against `llama-bench -d`;
 //   3. time to first token for a request sharing a 2k-token prefix with an earlier one (cold: the
 //      earlier one's own; warm: the second's), when the earlier answer was short and when it ran
 //      far past the window, through each server's OpenAI API.
@@ -108,6 +109,14 @@ function oursDepth(depth) {
   return JSON.parse(out).decode_tokens_per_s;
 }
 
+// the same steps from C++ (native/tools/bench.cpp): what Node.js and the N-API round trip add
+function runtimeDepth(depth) {
+  const exe = path.join(root, 'build', 'potron-bench');
+  const r = spawnSync(exe, [file, String(threads), '0', '128', reps, String(depth)], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${exe} failed (build it with npm run build:native): ${r.stderr}`);
+  return JSON.parse(r.stdout).decode_tokens_per_s;
+}
+
 function llamaDepth(depth) {
   const r = spawnSync(llamaTool('llama-bench'), ['-m', file, '-t', String(threads), '-p', '0', '-n', '128', '-d', String(depth), '-r', reps, '-o', 'json'],
     { encoding: 'utf8', maxBuffer: 1 << 26 });
@@ -131,7 +140,7 @@ async function sharedPrefix(kind, firstAnswer) {
 const ctxs = parts.has('memory') ? values.ctx.split(',').map(Number) : [];
 const depths = parts.has('depth') ? values.depths.split(',').map(Number) : [];
 const mem = Object.fromEntries(ctxs.map((c) => [c, { ours: [], llama: [] }]));
-const dec = Object.fromEntries(depths.map((d) => [d, { ours: [], llama: [] }]));
+const dec = Object.fromEntries(depths.map((d) => [d, { ours: [], runtime: [], llama: [] }]));
 const answers = parts.has('prefix') ? [16, 1100] : [];
 const ttft = Object.fromEntries(answers.map((a) => [a, { ours: [], llama: [] }]));
 for (let r = 0; r < rounds; r++) {
@@ -141,8 +150,9 @@ for (let r = 0; r < rounds; r++) {
   }
   for (const d of depths) {
     dec[d].ours.push(oursDepth(d));
+    dec[d].runtime.push(runtimeDepth(d));
     dec[d].llama.push(llamaDepth(d));
-    log(`decode at depth ${d}: ours ${dec[d].ours.at(-1).toFixed(1)}, llama-bench ${dec[d].llama.at(-1).toFixed(1)} tokens/s`);
+    log(`decode at depth ${d}: ours ${dec[d].ours.at(-1).toFixed(1)} (runtime alone ${dec[d].runtime.at(-1).toFixed(1)}), llama-bench ${dec[d].llama.at(-1).toFixed(1)} tokens/s`);
   }
   for (const a of answers) {
     for (const kind of ['ours', 'llama']) ttft[a][kind].push(await sharedPrefix(kind, a));
@@ -166,11 +176,12 @@ const table = [
     ...ctxs.map((c) => `| ${c} | ${mib(peak(mem[c].ours))} | ${mib(peak(mem[c].llama))} | **${(peak(mem[c].ours) / peak(mem[c].llama)).toFixed(2)}×** |`),
   ]),
   ...section(depths.length, [
-    `Decode at depth: 128 single-token steps after \`depth\` tokens in the cache (\`predict-otron bench --depth\` / \`llama-bench -d\`, ${reps} repetitions each), tokens/s, mean of rounds.`,
+    `Decode at depth: 128 single-token steps after \`depth\` tokens in the cache (\`predict-otron bench --depth\` / \`llama-bench -d\`, ${reps} repetitions each; "runtime" is the same from C++ without Node.js, build/potron-bench), tokens/s, mean of rounds.`,
     '',
-    '| depth | ours | llama-bench | ratio |',
-    '| ---: | ---: | ---: | ---: |',
-    ...depths.map((d) => `| ${d} | ${mean(dec[d].ours).toFixed(1)} | ${mean(dec[d].llama).toFixed(1)} | **${(mean(dec[d].ours) / mean(dec[d].llama)).toFixed(2)}×** |`),
+    '| depth | ours | runtime | llama-bench | ratio | runtime ratio |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...depths.map((d) => `| ${d} | ${mean(dec[d].ours).toFixed(1)} | ${mean(dec[d].runtime).toFixed(1)} | ${mean(dec[d].llama).toFixed(1)} | ` +
+      `**${(mean(dec[d].ours) / mean(dec[d].llama)).toFixed(2)}×** | ${(mean(dec[d].runtime) / mean(dec[d].llama)).toFixed(2)}× |`),
   ]),
   ...section(answers.length, [
     'Shared prefix: a ~2k-token system message, then two questions after it (context 8192, 2 slots, greedy); cold = the first request\'s time to first token, warm = the second\'s; the first answer short, or run far past the 512-position window. Mean of rounds, ms.',

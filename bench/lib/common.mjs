@@ -66,7 +66,7 @@ export function physicalCores() {
 
 const HEAD = '# Benchmark results\n\nWritten by `npm run bench` (bench/run.mjs). Random weights with the true shapes; ' +
   'llama.cpp is llama-bench / llama-server built from the same pinned source (node-llama-cpp@3.21.1, llama.cpp 80fb11a), ' +
-  'same GGUF file, same threads, its defaults (F16 KV cache, flash attention auto = on on CPU), as are ours. ' +
+  'same GGUF file, same threads, its defaults (F16 KV cache, flash attention auto = on on CPU), as are ours, and compiled as ours are (-march=native without AVX512-FP16 arithmetic, which llama.cpp\'s release builds do not use either; before 2026-12-02 llama.cpp\'s tools were built with it on this Sapphire Rapids machine, which made their F16 attention faster by accumulating in half precision). ' +
   'Peak RSS is ru_maxrss of each process (ours includes Node.js itself, about 45 MiB). ' +
   'Ratios are ours / llama.cpp (RSS: lower is better). Runs vary by ±5–10%: compare within one run.\n\n';
 
