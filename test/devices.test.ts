@@ -17,7 +17,8 @@ const cuda = (i: number, cc?: number): NativeDevice => ({
   name: `CUDA${i}`, description: 'NVIDIA GeForce', backend: 'CUDA', kind: 'gpu', memoryFree: 20e9, memoryTotal: 24e9,
   ...(cc !== undefined ? { computeCapability: cc } : {}),
 });
-const metal: NativeDevice = { name: 'MTL0', description: 'Apple M2 Max', backend: 'Metal', kind: 'gpu', memoryFree: 48e9, memoryTotal: 48e9 };
+// ggml's own names: registry "MTL", device "MTL0" (ggml-metal.cpp GGML_METAL_NAME)
+const metal: NativeDevice = { name: 'MTL0', description: 'Apple M2 Max', backend: 'MTL', kind: 'gpu', memoryFree: 48e9, memoryTotal: 48e9 };
 // ggml lists GPUs before the CPU; an order with the CPU first must give the same answers
 const linuxCuda = [cuda(0, 8.6), cuda(1, 7.5), cpu];
 const mac = [metal, cpu];
@@ -149,7 +150,7 @@ describe('--device on the command line', () => {
     const ok = await cli(['bench', '--model', tinyModel('gemma3'), '--device', 'cpu', '--prompt', '8', '--gen', '4', '--reps', '1', '--threads', '1', '--json']);
     expect(ok.code).toBe(0);
     expect(JSON.parse(ok.stdout)).toMatchObject({ device: 'CPU' });
-    if (native().listDevices().some((d) => d.backend === 'Metal')) return;
+    if (native().listDevices().some((d) => d.backend === 'MTL')) return;
     const missing = await cli(['bench', '--model', tinyModel('gemma3'), '--device', 'metal']);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain("device 'metal' is not available");

@@ -28,7 +28,7 @@ struct ModelOptions {
   // Matrices go into ggml's faster CPU layouts (AMX, interleaved) where it has one, as llama.cpp
   // does; false keeps them as stored (llama.cpp's --no-repack).
   bool repack = true;
-  // ggml's name of the device that runs the model ("CPU", "CUDA0", "Metal"); empty: the CPU.
+  // ggml's name of the device that runs the model ("CPU", "CUDA0", "MTL0"); empty: the CPU.
   std::string device;
 };
 

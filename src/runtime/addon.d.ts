@@ -51,11 +51,11 @@ export type WeightDtype = 'auto' | 'f32' | 'f16' | 'bf16';
 
 /** A compute device ggml offers in this process (native/runtime/devices.cpp). */
 export interface NativeDevice {
-  /** ggml's name: "CPU", "CUDA0", "Metal", … */
+  /** ggml's name: "CPU", "CUDA0", "MTL0", … */
   name: string;
   /** the processor's model name */
   description: string;
-  /** its ggml backend: "CPU", "CUDA", "Metal", … */
+  /** its ggml backend's registry name: "CPU", "CUDA", "MTL" (Metal), … */
   backend: string;
   kind: 'cpu' | 'gpu' | 'igpu' | 'accel';
   memoryFree: number;

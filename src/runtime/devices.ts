@@ -38,11 +38,12 @@ function present(devices: readonly NativeDevice[]): string {
 export function resolveDevice(spec: DeviceSpec, devices: readonly NativeDevice[]): NativeDevice {
   const want = parseDeviceSpec(spec);
   const cpu = devices.find((d) => d.kind === 'cpu');
-  const gpus = devices.filter((d) => d.backend === 'CUDA' || d.backend === 'Metal');
+  // backends by ggml's registry names: "CUDA" (devices CUDA0, …), "MTL" for Metal (MTL0)
+  const gpus = devices.filter((d) => d.backend === 'CUDA' || d.backend === 'MTL');
   let found: NativeDevice | undefined;
   if (want.kind === 'auto') found = gpus[0] ?? cpu;
   else if (want.kind === 'cpu') found = cpu;
-  else if (want.kind === 'metal') found = gpus.find((d) => d.backend === 'Metal');
+  else if (want.kind === 'metal') found = gpus.find((d) => d.backend === 'MTL');
   else {
     const cuda = gpus.filter((d) => d.backend === 'CUDA');
     found = want.index === undefined ? cuda[0] : cuda.find((d) => d.name.toLowerCase() === `cuda${want.index}`);
