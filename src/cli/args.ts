@@ -30,8 +30,8 @@ export function deviceOption(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
   try {
     parseDeviceSpec(value);
-  } catch {
-    throw new UsageError(`--device must be auto, cpu, cuda, cuda:N or metal, not '${value}'`);
+  } catch (err) {
+    throw new UsageError(`--${(err as Error).message}`); // "device must be auto, cpu, …, not '…'"
   }
   return value;
 }
