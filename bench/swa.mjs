@@ -149,9 +149,13 @@ for (let r = 0; r < rounds; r++) {
     log(`memory ${c}: ours ${mib(mem[c].ours.at(-1).peak)} MiB, llama-server ${mib(mem[c].llama.at(-1).peak)} MiB`);
   }
   for (const d of depths) {
-    dec[d].ours.push(oursDepth(d));
-    dec[d].runtime.push(runtimeDepth(d));
-    dec[d].llama.push(llamaDepth(d));
+    // the order turns each round: this CPU's clock drifts within minutes, and the first run after
+    // another tool's was the slow one in earlier rounds
+    const runs = [['ours', oursDepth], ['runtime', runtimeDepth], ['llama', llamaDepth]];
+    for (let k = 0; k < runs.length; k++) {
+      const [kind, run] = runs[(k + r) % runs.length];
+      dec[d][kind].push(run(d));
+    }
     log(`decode at depth ${d}: ours ${dec[d].ours.at(-1).toFixed(1)} (runtime alone ${dec[d].runtime.at(-1).toFixed(1)}), llama-bench ${dec[d].llama.at(-1).toFixed(1)} tokens/s`);
   }
   for (const a of answers) {
