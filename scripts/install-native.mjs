@@ -10,7 +10,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(path.join(root, 'package.json'));
 
 // must match src/runtime/native.ts SURFACE_VERSION: an addon of another version is rebuilt
-const SURFACE_VERSION = 11;
+const SURFACE_VERSION = 12;
 
 if (!process.env.POTRON_FORCE_BUILD) {
   try {

@@ -23,10 +23,10 @@ fs.rmSync(out, { recursive: true, force: true });
 fs.mkdirSync(out, { recursive: true });
 fs.copyFileSync(path.join(build, 'Release', 'predict_otron_native.node'), path.join(out, 'node.napi.node'));
 // libggml and libggml-base under their sonames (what the addon's NEEDED entries name), and
-// every CPU variant that ggml_backend_load_all_from_path() looks for next to the addon
+// every CPU variant (and the RPC backend) that ggml_backend_load_all_from_path() looks for next to the addon
 const libs = [
   ...fs.readdirSync(path.join(build, 'Release')).filter((f) => /^libggml(-base)?\.so\.0$/.test(f)).map((f) => path.join('Release', f)),
-  ...fs.readdirSync(path.join(build, 'bin')).filter((f) => /^libggml-cpu-.*\.so$/.test(f)).map((f) => path.join('bin', f)),
+  ...fs.readdirSync(path.join(build, 'bin')).filter((f) => /^libggml-(cpu-.*|rpc)\.so$/.test(f)).map((f) => path.join('bin', f)),
 ];
 for (const lib of libs) fs.copyFileSync(path.join(build, lib), path.join(out, path.basename(lib)));
 console.log(`prebuild: ${path.relative(root, out)}: node.napi.node + ${libs.length} ggml libraries (${libs.map((l) => path.basename(l)).join(', ')})`);

@@ -22,6 +22,8 @@ const metal: NativeDevice = { name: 'MTL0', description: 'Apple M2 Max', backend
 // ggml lists GPUs before the CPU; an order with the CPU first must give the same answers
 const linuxCuda = [cuda(0, 8.6), cuda(1, 7.5), cpu];
 const mac = [metal, cpu];
+// a ggml RPC server's device (addRpcServer): of GPU type, but never chosen unasked
+const rpc = (i: number): NativeDevice => ({ name: `RPC${i}`, description: '127.0.0.1:50052', backend: 'RPC', kind: 'gpu', memoryFree: 8e9, memoryTotal: 8e9 });
 
 describe('device specs', () => {
   it('accepts auto, cpu, cuda, cuda:N and metal in any case, with spaces around', () => {
@@ -30,9 +32,11 @@ describe('device specs', () => {
     expect(parseDeviceSpec('cuda')).toEqual({ kind: 'cuda' });
     expect(parseDeviceSpec('CUDA:1')).toEqual({ kind: 'cuda', index: 1 });
     expect(parseDeviceSpec('metal')).toEqual({ kind: 'metal' });
+    expect(parseDeviceSpec('rpc')).toEqual({ kind: 'rpc' });
+    expect(parseDeviceSpec('RPC:2')).toEqual({ kind: 'rpc', index: 2 });
   });
 
-  it.each(['', 'gpu', 'cuda:', 'cuda:-1', 'cuda:x', 'cuda:1:2', 'vulkan', 'cuda0'])('refuses %j with ERR_INVALID_ARG', (spec) => {
+  it.each(['', 'gpu', 'cuda:', 'cuda:-1', 'cuda:x', 'cuda:1:2', 'vulkan', 'cuda0', 'rpc:', 'rpc0', 'metal:0'])('refuses %j with ERR_INVALID_ARG', (spec) => {
     expect(() => parseDeviceSpec(spec)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG' }));
   });
 });
@@ -43,6 +47,9 @@ describe('resolveDevice', () => {
     expect(resolveDevice('auto', [cpu, ...linuxCuda.slice(0, 2)]).name).toBe('CUDA0');
     expect(resolveDevice('auto', mac).name).toBe('MTL0');
     expect(resolveDevice('auto', [cpu]).name).toBe('CPU');
+    // RPC devices exist only where a server was added on purpose: auto stays with a real GPU or the CPU
+    expect(resolveDevice('auto', [rpc(0), cpu]).name).toBe('CPU');
+    expect(resolveDevice('auto', [rpc(0), ...linuxCuda]).name).toBe('CUDA0');
   });
 
   it('names a device exactly: cpu next to GPUs, cuda:N by its ordinal, cuda the first', () => {
@@ -50,10 +57,12 @@ describe('resolveDevice', () => {
     expect(resolveDevice('cuda:1', linuxCuda).name).toBe('CUDA1');
     expect(resolveDevice('cuda', linuxCuda).name).toBe('CUDA0');
     expect(resolveDevice('metal', mac).name).toBe('MTL0');
+    expect(resolveDevice('rpc', [rpc(0), rpc(1), cpu]).name).toBe('RPC0');
+    expect(resolveDevice('rpc:1', [rpc(0), rpc(1), cpu]).name).toBe('RPC1');
   });
 
   it('a device that is not there is ERR_NO_DEVICE naming those present, never the CPU instead', () => {
-    for (const [spec, devices] of [['cuda:2', linuxCuda], ['cuda', [cpu]], ['metal', linuxCuda], ['cuda', mac]] as const) {
+    for (const [spec, devices] of [['cuda:2', linuxCuda], ['cuda', [cpu]], ['metal', linuxCuda], ['cuda', mac], ['rpc', linuxCuda], ['rpc:1', [rpc(0), cpu]], ['cuda', [rpc(0), cpu]]] as const) {
       let err: unknown;
       try {
         resolveDevice(spec, devices);
@@ -143,7 +152,7 @@ describe('--device on the command line', () => {
   it('a spec that is not one is a usage error before anything loads', async () => {
     const res = await cli(['bench', '--model', tinyModel('gemma3'), '--device', 'gpu']);
     expect(res.code).toBe(1);
-    expect(res.stderr).toContain("--device must be auto, cpu, cuda, cuda:N or metal, not 'gpu'");
+    expect(res.stderr).toContain("--device must be auto, cpu, cuda, cuda:N, metal, rpc or rpc:N, not 'gpu'");
   });
 
   it('bench reports the device it ran on; a missing device is a one-line error, not a crash', async () => {

@@ -61,11 +61,21 @@ void Model::load_gguf(std::unique_ptr<GgufFile> gguf, const ModelOptions& option
 // The weights under the dtype policy, then the tensors the graph reads.
 void Model::place(WeightSource src, const ModelOptions& options) {
   format_ = src.format;
-  device_ = describe_device(options.device.empty() ? cpu_device() : device_by_name(options.device));
+  ggml_backend_dev_t dev = options.device.empty() ? cpu_device() : device_by_name(options.device);
+  device_ = describe_device(dev);
   if (device_.kind != "cpu") {
-    // weights, cache and compute stay on the CPU until placement on other devices is built
-    // (issue 14); no build of ours registers another device yet
-    throw Error("ERR_NO_DEVICE", "running a model on " + device_.name + " (" + device_.description + ") is not supported by this build yet; use the CPU");
+    if (!hp_.causal) {
+      throw Error("ERR_NO_DEVICE", "embedding models run on the CPU so far, not on " + device_.name + "; load it with device 'cpu'");
+    }
+    // llama.cpp's split: the last n layers, the output layer counting as layer n_layer
+    const int64_t n = static_cast<int64_t>(hp_.n_layer) + 1;
+    const int64_t on_gpu = options.gpu_layers < 0 ? n : std::min<int64_t>(options.gpu_layers, n);
+    gpu_ = dev;
+    layer_dev_.assign(hp_.n_layer, nullptr);
+    for (uint32_t il = 0; il < hp_.n_layer; ++il) {
+      if (static_cast<int64_t>(il) >= n - on_gpu) layer_dev_[il] = dev;
+    }
+    output_dev_ = on_gpu >= 1 ? dev : nullptr;
   }
   const ggml_type float_type = weight_float_type(options.dtype, src.auto_keeps_types, options.auto_float);
   const bool gemma1 = hp_.arch == "gemma";
@@ -76,36 +86,39 @@ void Model::place(WeightSource src, const ModelOptions& options) {
 }
 
 void Model::build() {
-  auto weight = [&](const std::string& name, std::vector<int64_t> shape, bool required = true) {
-    return weights_->get(name, std::move(shape), required);
+  auto weight = [&](const std::string& name, std::vector<int64_t> shape, bool required = true, ggml_backend_dev_t dev = nullptr) {
+    return weights_->get(name, std::move(shape), required, dev);
   };
   const int64_t E = hp_.n_embd, D = hp_.head_dim, H = hp_.n_head, HKV = hp_.n_head_kv;
   const int64_t V = hp_.n_vocab;
 
+  // the input embeddings stay on the CPU (get_rows of a few rows); the output layer goes where
+  // llama.cpp puts it, a tied one as a copy of the table
   tok_embd = weight("token_embd.weight", {E, V});
-  output_norm = weight("output_norm.weight", {E});
-  output = weight("output.weight", {E, V}, false);
+  output_norm = weight("output_norm.weight", {E}, true, output_dev_);
+  output = weight("output.weight", {E, V}, false, output_dev_);
   hp_.tied_output = output == nullptr;
-  if (!output) output = tok_embd;
+  if (!output) output = output_dev_ ? weights_->copy_on(tok_embd, output_dev_) : tok_embd;
 
   layers.resize(hp_.n_layer);
   for (uint32_t il = 0; il < hp_.n_layer; ++il) {
     GemmaLayer& l = layers[il];
     const std::string p = "blk." + std::to_string(il) + ".";
     const int64_t F = hp_.n_ff[il];
-    l.attn_norm = weight(p + "attn_norm.weight", {E});
-    l.wq = weight(p + "attn_q.weight", {E, H * D});
-    l.wk = weight(p + "attn_k.weight", {E, HKV * D});
-    l.wv = weight(p + "attn_v.weight", {E, HKV * D});
-    l.wo = weight(p + "attn_output.weight", {H * D, E});
-    l.q_norm = hp_.has_qk_norm ? weight(p + "attn_q_norm.weight", {D}) : nullptr;
-    l.k_norm = hp_.has_qk_norm ? weight(p + "attn_k_norm.weight", {D}) : nullptr;
-    l.post_attn_norm = hp_.has_post_norms ? weight(p + "post_attention_norm.weight", {E}) : nullptr;
-    l.ffn_norm = weight(p + "ffn_norm.weight", {E});
-    l.ffn_gate = weight(p + "ffn_gate.weight", {E, F});
-    l.ffn_up = weight(p + "ffn_up.weight", {E, F});
-    l.ffn_down = weight(p + "ffn_down.weight", {F, E});
-    l.post_ffw_norm = hp_.has_post_norms ? weight(p + "post_ffw_norm.weight", {E}) : nullptr;
+    ggml_backend_dev_t d = layer_device(il);
+    l.attn_norm = weight(p + "attn_norm.weight", {E}, true, d);
+    l.wq = weight(p + "attn_q.weight", {E, H * D}, true, d);
+    l.wk = weight(p + "attn_k.weight", {E, HKV * D}, true, d);
+    l.wv = weight(p + "attn_v.weight", {E, HKV * D}, true, d);
+    l.wo = weight(p + "attn_output.weight", {H * D, E}, true, d);
+    l.q_norm = hp_.has_qk_norm ? weight(p + "attn_q_norm.weight", {D}, true, d) : nullptr;
+    l.k_norm = hp_.has_qk_norm ? weight(p + "attn_k_norm.weight", {D}, true, d) : nullptr;
+    l.post_attn_norm = hp_.has_post_norms ? weight(p + "post_attention_norm.weight", {E}, true, d) : nullptr;
+    l.ffn_norm = weight(p + "ffn_norm.weight", {E}, true, d);
+    l.ffn_gate = weight(p + "ffn_gate.weight", {E, F}, true, d);
+    l.ffn_up = weight(p + "ffn_up.weight", {E, F}, true, d);
+    l.ffn_down = weight(p + "ffn_down.weight", {F, E}, true, d);
+    l.post_ffw_norm = hp_.has_post_norms ? weight(p + "post_ffw_norm.weight", {E}, true, d) : nullptr;
   }
 
   std::vector<ggml_tensor**> matrices;

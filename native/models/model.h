@@ -30,6 +30,10 @@ struct ModelOptions {
   bool repack = true;
   // ggml's name of the device that runs the model ("CPU", "CUDA0", "MTL0"); empty: the CPU.
   std::string device;
+  // With a device other than the CPU: how many of the model's layers it holds, counting the
+  // output layer as one more (llama.cpp's --n-gpu-layers: the last n; 1 is the output layer
+  // alone); the rest, and the input embeddings, stay on the CPU. -1: all of them.
+  int32_t gpu_layers = -1;
 };
 
 // The type float matrices are held in under the policy; GGML_TYPE_COUNT: the files' own.
@@ -76,6 +80,12 @@ class Model {
   Pooling pooling() const { return pooling_; }
   bool pooling_stated() const { return pooling_stated_; }
   const DeviceInfo& device() const { return device_; }  // the device that runs it
+  // The GPU (any device but the CPU) that holds some of the layers; null when the CPU runs it all.
+  ggml_backend_dev_t gpu() const { return gpu_; }
+  // Where layer il's weights and KV cache live, and the output layer's: the GPU or null (the CPU).
+  ggml_backend_dev_t layer_device(uint32_t il) const { return layer_dev_.empty() ? nullptr : layer_dev_[il]; }
+  ggml_backend_dev_t output_device() const { return output_dev_; }
+  size_t device_weight_bytes() const { return weights_->device_bytes(); }
 
   ggml_tensor* tok_embd = nullptr;     // [n_embd, n_vocab]
   ggml_tensor* output_norm = nullptr;  // [n_embd]
@@ -97,6 +107,8 @@ class Model {
   GemmaHParams hp_;
   Pooling pooling_ = Pooling::Mean;
   DeviceInfo device_;
+  ggml_backend_dev_t gpu_ = nullptr, output_dev_ = nullptr;
+  std::vector<ggml_backend_dev_t> layer_dev_;
   bool pooling_stated_ = false;
 };
 

@@ -50,6 +50,14 @@ static ModelOptions model_options(Napi::Env env, Napi::Object o) {
   Napi::Value device = o.Get("device");
   if (!device.IsUndefined() && !device.IsString()) throw_js(env, "ERR_INVALID_ARG", "device must be a device name (see listDevices())");
   if (device.IsString()) options.device = device.As<Napi::String>().Utf8Value();
+  Napi::Value gpu_layers = o.Get("gpuLayers");
+  if (!gpu_layers.IsUndefined()) {
+    const double n = gpu_layers.IsNumber() ? gpu_layers.As<Napi::Number>().DoubleValue() : -2;
+    if (!(n == -1 || (n >= 0 && n <= 1e6 && n == static_cast<int32_t>(n)))) {
+      throw_js(env, "ERR_INVALID_ARG", "gpuLayers must be a whole number of layers (or -1 for all of them)");
+    }
+    options.gpu_layers = static_cast<int32_t>(n);
+  }
   return options;
 }
 
@@ -112,6 +120,25 @@ static Napi::Value ListDevices(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// addRpcServer("host:port"): Promise<NativeDevice[]>, the devices of a ggml RPC server, from then
+// on in listDevices() and usable as a model's device (a stand-in GPU for tests on CPU machines,
+// or a remote one).
+static Napi::Value AddRpcServer(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) throw_js(env, "ERR_INVALID_ARG", "addRpcServer(endpoint): endpoint must be a 'host:port' string");
+  const std::string endpoint = info[0].As<Napi::String>();
+  auto result = std::make_shared<std::vector<DeviceInfo>>();
+  auto* w = new PromiseWorker(
+      env, [endpoint, result] { *result = add_rpc_server(endpoint); },
+      [result](Napi::Env env) -> Napi::Value {
+        Napi::Array out = Napi::Array::New(env, result->size());
+        for (uint32_t i = 0; i < result->size(); ++i) out.Set(i, device_value(env, (*result)[i]));
+        return out;
+      });
+  w->Queue();
+  return w->promise();
+}
+
 static Napi::Value SystemInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return Napi::String::New(env, guarded(env, [] {
@@ -138,7 +165,7 @@ Napi::Object DefineKernels(Napi::Env env);  // napi_kernels.cpp
 
 // Raised whenever the N-API surface (src/runtime/addon.d.ts) changes; src/runtime/native.ts
 // refuses an addon of another version (a stale build/ or prebuild) with a clear message.
-constexpr int kSurfaceVersion = 11;
+constexpr int kSurfaceVersion = 12;
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ggml_log_set(log_callback, nullptr);
@@ -152,6 +179,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("physicalCores", Napi::Function::New(env, PhysicalCores));
   exports.Set("systemInfo", Napi::Function::New(env, SystemInfo));
   exports.Set("listDevices", Napi::Function::New(env, ListDevices));
+  exports.Set("addRpcServer", Napi::Function::New(env, AddRpcServer));
   exports.Set("lowerThreadToIdle", Napi::Function::New(env, LowerThreadToIdle));
   exports.Set("kernels", DefineKernels(env));
   exports.Set("surfaceVersion", Napi::Number::New(env, kSurfaceVersion));

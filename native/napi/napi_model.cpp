@@ -46,6 +46,15 @@ Napi::Value ModelWrap::Info(const Napi::CallbackInfo& info) {
   o.Set("mappedBytes", static_cast<double>(m.mapped_bytes()));
   o.Set("repackedBytes", static_cast<double>(m.repacked_bytes()));
   o.Set("device", device_value(env, m.device()));
+  // where each layer's weights and KV cache live, and the output layer's (input embeddings: the CPU)
+  Napi::Array layer_devs = Napi::Array::New(env, hp.n_layer);
+  for (uint32_t il = 0; il < hp.n_layer; ++il) {
+    ggml_backend_dev_t d = m.layer_device(il);
+    layer_devs.Set(il, d ? ggml_backend_dev_name(d) : "CPU");
+  }
+  o.Set("layerDevices", layer_devs);
+  o.Set("outputDevice", m.output_device() ? ggml_backend_dev_name(m.output_device()) : "CPU");
+  o.Set("deviceWeightBytes", static_cast<double>(m.device_weight_bytes()));
   Napi::Object h = Napi::Object::New(env);
   h.Set("nEmbd", hp.n_embd);
   h.Set("nLayer", hp.n_layer);

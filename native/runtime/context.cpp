@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <vector>
 
 #include "backend.h"
 #include "errors.h"
@@ -28,11 +29,24 @@ Context::Context(std::shared_ptr<const Model> model, const ContextParams& params
   if (params_.n_threads <= 0) params_.n_threads = physical_cores();
   backend_ = std::make_unique<CpuBackend>(params_.n_threads);
   backend_->set_abort_callback([](void* data) { return static_cast<std::atomic<bool>*>(data)->load(); }, &abort_);
-  kv_ = std::make_unique<KvCache>(model_->hp(), KvCacheParams{params_.n_ctx, params_.n_seq_max, params_.n_ubatch, params_.swa_full, params_.kv_type},
-                                  backend_->get());
-  ggml_backend_t backends[] = {backend_->get()};
-  graph_nodes_ = graph_capacity(model_->hp());
-  sched_.reset(ggml_backend_sched_new(backends, nullptr, 1, graph_nodes_, /*parallel=*/false, /*op_offload=*/true));
+  std::vector<ggml_backend_t> backends;  // the CPU last: the scheduler's fallback for any op
+  if (ggml_backend_dev_t gpu = model_->gpu()) {
+    gpu_backend_.reset(ggml_backend_dev_init(gpu, nullptr));
+    if (!gpu_backend_) throw Error("ERR_NO_BACKEND", std::string("could not start the backend of ") + ggml_backend_dev_name(gpu));
+    backends.push_back(gpu_backend_.get());
+  }
+  backends.push_back(backend_->get());
+  // each layer's keys and values live on its layer's device
+  const GemmaHParams& hp = model_->hp();
+  std::vector<ggml_backend_buffer_type_t> layer_buft(hp.n_layer, ggml_backend_get_default_buffer_type(backend_->get()));
+  for (uint32_t il = 0; il < hp.n_layer; ++il) {
+    if (ggml_backend_dev_t d = model_->layer_device(il)) layer_buft[il] = ggml_backend_dev_buffer_type(d);
+  }
+  kv_ = std::make_unique<KvCache>(hp, KvCacheParams{params_.n_ctx, params_.n_seq_max, params_.n_ubatch, params_.swa_full, params_.kv_type},
+                                  layer_buft);
+  graph_nodes_ = graph_capacity(hp);
+  sched_.reset(ggml_backend_sched_new(backends.data(), nullptr, static_cast<int>(backends.size()), graph_nodes_, /*parallel=*/false,
+                                      /*op_offload=*/true));
   if (!sched_) throw Error("ERR_NO_MEMORY", "could not create the graph scheduler");
   graph_meta_.resize(ggml_tensor_overhead() * graph_nodes_ + ggml_graph_overhead_custom(graph_nodes_, false));
   reserve_compute_buffer();

@@ -81,9 +81,14 @@ class Context {
   std::shared_ptr<const Model> model_;
   ContextParams params_;
   std::unique_ptr<CpuBackend> backend_;
+  struct BackendFree {
+    void operator()(ggml_backend_t b) const { ggml_backend_free(b); }
+  };
+  std::unique_ptr<ggml_backend, BackendFree> gpu_backend_;  // the model's GPU, when it has one
   std::unique_ptr<KvCache> kv_;
-  // ggml's scheduler over the context's backends (today the CPU alone): it places each node on
-  // a backend that holds its weights and supports it, and allocates the compute buffers.
+  // ggml's scheduler over the context's backends (the model's GPU, then the CPU): it places each
+  // node on a backend that holds its weights and supports it, copies what crosses between them,
+  // and allocates the compute buffers.
   struct SchedFree {
     void operator()(ggml_backend_sched_t s) const { ggml_backend_sched_free(s); }
   };

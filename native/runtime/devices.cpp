@@ -1,8 +1,17 @@
 #include "devices.h"
 
 #include <dlfcn.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <set>
 
 #include "backend.h"
 #include "errors.h"
@@ -70,6 +79,60 @@ ggml_backend_dev_t device_by_name(const std::string& name) {
   std::string present;
   for (size_t i = 0; i < ggml_backend_dev_count(); ++i) present += std::string(present.empty() ? "" : ", ") + ggml_backend_dev_name(ggml_backend_dev_get(i));
   throw Error("ERR_NO_DEVICE", "no device named " + name + " in this process (present: " + present + ")");
+}
+
+// Whether something accepts TCP connections at host:port within a few seconds: ggml's RPC
+// client aborts the process when it cannot connect, so an unreachable endpoint is refused first.
+static std::string tcp_reachable(const std::string& endpoint) {
+  const size_t colon = endpoint.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == endpoint.size()) return "not of the form host:port";
+  const std::string host = endpoint.substr(0, colon), port = endpoint.substr(colon + 1);
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  if (int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &res); rc != 0) return gai_strerror(rc);
+  std::string why = "no address";
+  for (addrinfo* a = res; a; a = a->ai_next) {
+    int fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+    if (fd < 0) continue;
+    fcntl(fd, F_SETFL, O_NONBLOCK);
+    int rc = connect(fd, a->ai_addr, a->ai_addrlen);
+    if (rc != 0 && errno == EINPROGRESS) {
+      pollfd p{fd, POLLOUT, 0};
+      int err = 0;
+      socklen_t len = sizeof err;
+      rc = poll(&p, 1, 3000) == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0 ? 0 : -1;
+      if (rc != 0) errno = err ? err : ETIMEDOUT;
+    }
+    if (rc != 0) why = std::strerror(errno);
+    close(fd);
+    if (rc == 0) {
+      freeaddrinfo(res);
+      return "";
+    }
+  }
+  freeaddrinfo(res);
+  return why;
+}
+
+std::vector<DeviceInfo> add_rpc_server(const std::string& endpoint) {
+  cpu_device();
+  ggml_backend_reg_t rpc = ggml_backend_reg_by_name("RPC");
+  using add_t = ggml_backend_reg_t (*)(const char*);
+  auto add = rpc ? reinterpret_cast<add_t>(ggml_backend_reg_get_proc_address(rpc, "ggml_backend_rpc_add_server")) : nullptr;
+  if (!add) throw Error("ERR_NO_BACKEND", "this build has no RPC backend; build the addon with POTRON_RPC=ON");
+  const std::string why = tcp_reachable(endpoint);
+  if (!why.empty()) throw Error("ERR_NO_DEVICE", "no RPC server at " + endpoint + ": " + why);
+  static std::mutex mutex;
+  static std::set<ggml_backend_reg_t> registered;
+  std::lock_guard<std::mutex> lock(mutex);
+  ggml_backend_reg_t reg = add(endpoint.c_str());
+  if (!reg) throw Error("ERR_NO_DEVICE", "the RPC server at " + endpoint + " offers no device");
+  if (registered.insert(reg).second) ggml_backend_register(reg);
+  std::vector<DeviceInfo> out;
+  for (size_t i = 0; i < ggml_backend_reg_dev_count(reg); ++i) out.push_back(describe_device(ggml_backend_reg_dev_get(reg, i)));
+  return out;
 }
 
 }  // namespace potron

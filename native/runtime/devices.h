@@ -24,4 +24,10 @@ DeviceInfo describe_device(ggml_backend_dev_t dev);
 // The device of that name; ERR_NO_DEVICE naming those present when there is none.
 ggml_backend_dev_t device_by_name(const std::string& name);
 
+// Registers the devices of a ggml RPC server ("host:port", ggml's rpc-server or our
+// potron-rpc-server) and returns them: a device of GPU type whose memory and compute live in that
+// process. Builds with POTRON_RPC only (ERR_NO_BACKEND otherwise); ERR_NO_DEVICE when nothing
+// answers there. Beware, as in llama.cpp: ggml aborts the process if the server goes away later.
+std::vector<DeviceInfo> add_rpc_server(const std::string& endpoint);
+
 }  // namespace potron

@@ -18,7 +18,7 @@ struct SaveHeader {
 
 }  // namespace
 
-KvCache::KvCache(const GemmaHParams& hp, const KvCacheParams& p, ggml_backend_t backend) : is_swa_(hp.n_layer, false) {
+KvCache::KvCache(const GemmaHParams& hp, const KvCacheParams& p, const std::vector<ggml_backend_buffer_type_t>& layer_buft) : is_swa_(hp.n_layer, false) {
   bool any_swa = false, any_global = false;
   for (uint32_t il = 0; il < hp.n_layer; ++il) {
     is_swa_[il] = hp.sliding_window > 0 && hp.layer_is_swa[il];
@@ -35,8 +35,8 @@ KvCache::KvCache(const GemmaHParams& hp, const KvCacheParams& p, ggml_backend_t 
       swa_layers[il] = is_swa_[il];
     }
   }
-  global_ = std::make_unique<KvPool>(split ? "global" : "attention", hp, global_layers, p.n_ctx, 0, p.type, backend);
-  if (split) swa_ = std::make_unique<KvPool>("sliding-window", hp, swa_layers, ring_size, hp.sliding_window, p.type, backend);
+  global_ = std::make_unique<KvPool>(split ? "global" : "attention", hp, global_layers, p.n_ctx, 0, p.type, layer_buft);
+  if (split) swa_ = std::make_unique<KvPool>("sliding-window", hp, swa_layers, ring_size, hp.sliding_window, p.type, layer_buft);
 }
 
 KvSlots KvCache::claim(const int32_t* pos, const int32_t* seq, uint32_t n) {

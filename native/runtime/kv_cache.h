@@ -27,7 +27,8 @@ struct KvSlots {
 
 class KvCache {
  public:
-  KvCache(const GemmaHParams& hp, const KvCacheParams& params, ggml_backend_t backend);
+  // layer_buft[il]: the memory layer il's keys and values live in (its layer's device's).
+  KvCache(const GemmaHParams& hp, const KvCacheParams& params, const std::vector<ggml_backend_buffer_type_t>& layer_buft);
 
   // Admission, sizes and accounting speak of the global pool: every cached position has a cell there.
   uint32_t size() const { return global_->size(); }

@@ -13,32 +13,48 @@ namespace potron {
 static uint32_t padded(uint32_t size) { return (size + kKvPad - 1) / kKvPad * kKvPad; }
 
 KvPool::KvPool(const char* name, const GemmaHParams& hp, const std::vector<bool>& layers, uint32_t size, uint32_t window,
-               ggml_type type, ggml_backend_t backend)
+               ggml_type type, const std::vector<ggml_backend_buffer_type_t>& layer_buft)
     : name_(name), cells_(padded(size)), size_(size), window_(window), k_(hp.n_layer, nullptr), v_(hp.n_layer, nullptr) {
-  ggml_init_params params{ggml_tensor_overhead() * 2 * hp.n_layer, nullptr, /*no_alloc=*/true};
-  ctx_ = ggml_init(params);
   const int64_t row = static_cast<int64_t>(hp.head_dim) * hp.n_head_kv;
+  std::vector<ggml_backend_buffer_type_t> bufts;  // in the order the layers first use them
   for (uint32_t il = 0; il < hp.n_layer; ++il) {
     if (!layers[il]) continue;
-    k_[il] = ggml_new_tensor_2d(ctx_, type, row, padded(size));
-    v_[il] = ggml_new_tensor_2d(ctx_, type, row, padded(size));
+    auto at = std::find(bufts.begin(), bufts.end(), layer_buft[il]);
+    if (at == bufts.end()) {
+      ggml_init_params params{ggml_tensor_overhead() * 2 * hp.n_layer, nullptr, /*no_alloc=*/true};
+      ctxs_.push_back(ggml_init(params));
+      bufts.push_back(layer_buft[il]);
+      at = bufts.end() - 1;
+    }
+    ggml_context* ctx = ctxs_[at - bufts.begin()];
+    k_[il] = ggml_new_tensor_2d(ctx, type, row, padded(size));
+    v_[il] = ggml_new_tensor_2d(ctx, type, row, padded(size));
     ggml_format_name(k_[il], "cache_k_l%u", il);
     ggml_format_name(v_[il], "cache_v_l%u", il);
   }
-  buf_ = ggml_backend_alloc_ctx_tensors(ctx_, backend);
-  if (!buf_) {
-    ggml_free(ctx_);
-    throw Error("ERR_NO_MEMORY", "could not allocate a KV cache of " + std::to_string(size) + " cells for the " + name + " layers");
+  for (size_t i = 0; i < ctxs_.size(); ++i) {
+    ggml_backend_buffer_t buf = ggml_backend_alloc_ctx_tensors_from_buft(ctxs_[i], bufts[i]);
+    if (!buf) {
+      for (ggml_backend_buffer_t b : bufs_) ggml_backend_buffer_free(b);
+      for (ggml_context* c : ctxs_) ggml_free(c);
+      throw Error("ERR_NO_MEMORY", "could not allocate a KV cache of " + std::to_string(size) + " cells for the " + name + " layers in " +
+                                       ggml_backend_buft_name(bufts[i]) + " memory");
+    }
+    ggml_backend_buffer_clear(buf, 0);  // unused cells must hold finite values (masked, but multiplied)
+    bufs_.push_back(buf);
   }
-  ggml_backend_buffer_clear(buf_, 0);  // unused cells must hold finite values (masked, but multiplied)
 }
 
 KvPool::~KvPool() {
-  if (buf_) ggml_backend_buffer_free(buf_);
-  if (ctx_) ggml_free(ctx_);
+  for (ggml_backend_buffer_t b : bufs_) ggml_backend_buffer_free(b);
+  for (ggml_context* c : ctxs_) ggml_free(c);
 }
 
-size_t KvPool::bytes() const { return ggml_backend_buffer_get_size(buf_); }
+size_t KvPool::bytes() const {
+  size_t b = 0;
+  for (ggml_backend_buffer_t buf : bufs_) b += ggml_backend_buffer_get_size(buf);
+  return b;
+}
 
 size_t KvPool::pos_bytes() const {
   size_t b = 0;

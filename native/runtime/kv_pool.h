@@ -7,6 +7,7 @@
 // every sequence that sees it is reused, as llama.cpp's SWA cache reuses them.
 #pragma once
 #include <bitset>
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -27,9 +28,11 @@ struct KvCell {
 
 class KvPool {
  public:
-  // layers[il]: whether layer il keeps its keys and values here. window 0: global cells.
+  // layers[il]: whether layer il keeps its keys and values here, in memory of type
+  // layer_buft[il] (one buffer per type: a model split between a GPU and the CPU keeps each
+  // layer's cache on its layer's device). window 0: global cells.
   KvPool(const char* name, const GemmaHParams& hp, const std::vector<bool>& layers, uint32_t size, uint32_t window,
-         ggml_type type, ggml_backend_t backend);
+         ggml_type type, const std::vector<ggml_backend_buffer_type_t>& layer_buft);
   ~KvPool();
   KvPool(const KvPool&) = delete;
   KvPool& operator=(const KvPool&) = delete;
@@ -75,8 +78,8 @@ class KvPool {
   uint32_t window_ = 0;
   uint32_t head_ = 0;  // ring: where the next search starts
   std::vector<ggml_tensor*> k_, v_;
-  ggml_context* ctx_ = nullptr;
-  ggml_backend_buffer_t buf_ = nullptr;
+  std::vector<ggml_context*> ctxs_;
+  std::vector<ggml_backend_buffer_t> bufs_;
 };
 
 }  // namespace potron

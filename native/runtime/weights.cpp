@@ -79,6 +79,8 @@ void Weights::free_all() {
     ggml_free(r.ctx);
   }
   repacked_.clear();
+  for (ggml_backend_buffer_t b : device_bufs_) ggml_backend_buffer_free(b);
+  device_bufs_.clear();
   if (buf_owned_) ggml_backend_buffer_free(buf_owned_);
   for (ggml_backend_buffer_t b : mapped_bufs_) ggml_backend_buffer_free(b);
   if (ctx_) ggml_free(ctx_);
@@ -87,7 +89,7 @@ void Weights::free_all() {
   mapped_bufs_.clear();
 }
 
-ggml_tensor* Weights::get(const std::string& name, std::vector<int64_t> shape, bool required) {
+ggml_tensor* Weights::get(const std::string& name, std::vector<int64_t> shape, bool required, ggml_backend_dev_t dev) {
   const StoredTensor* info = src_.find(name);
   if (!info) {
     if (!required) return nullptr;
@@ -123,20 +125,32 @@ ggml_tensor* Weights::get(const std::string& name, std::vector<int64_t> shape, b
     if (float_type(info->type) && float_type_ != GGML_TYPE_COUNT) type = float_type_;  // quantized ones stay
   }
   if (!ctx_) {
-    ggml_init_params params{ggml_tensor_overhead() * (src_.tensors.size() + 1), nullptr, /*no_alloc=*/true};
+    ggml_init_params params{ggml_tensor_overhead() * (src_.tensors.size() + 2), nullptr, /*no_alloc=*/true};
     ctx_ = ggml_init(params);
     if (!ctx_) throw Error("ERR_NO_MEMORY", "could not allocate tensor metadata");
   }
   ggml_tensor* t = ggml_new_tensor(ctx_, type, static_cast<int>(shape.size()), want);
   ggml_set_name(t, name.c_str());
   planned_.emplace_back(t, info);
+  if (dev) on_device_[t] = dev;
   return t;
+}
+
+ggml_tensor* Weights::copy_on(const ggml_tensor* t, ggml_backend_dev_t dev) {
+  auto it = std::find_if(planned_.begin(), planned_.end(), [t](const auto& p) { return p.first == t; });
+  if (it == planned_.end()) throw Error("ERR_NATIVE", "copy_on: not a declared weight");
+  ggml_tensor* c = ggml_dup_tensor(ctx_, t);
+  ggml_format_name(c, "%s (%s)", ggml_get_name(t), ggml_backend_dev_name(dev));
+  planned_.emplace_back(c, it->second);
+  on_device_[c] = dev;
+  return c;
 }
 
 void Weights::place(const std::vector<ggml_tensor**>& matrices, const ggml_tensor* rows) {
   try {
     choose_layouts(matrices, rows);
     place_plain();
+    upload(rows);
     // on the compute thread: ggml's AMX repacking opens an OpenMP team on the calling thread
     ComputeThread::shared().run([&] { fill_layouts(rows); });
     describe_types(matrices, rows);
@@ -163,7 +177,7 @@ void Weights::place_plain() {
     std::vector<std::pair<ggml_tensor*, const StoredTensor*>> here;
     size_t max_tensor = 0;
     for (auto& [t, s] : planned_) {
-      if (relaid_.count(t)) continue;
+      if (relaid_.count(t) || on_device_.count(t)) continue;
       // safetensors data need not be aligned to its element size; GGUF's is (checked on read)
       const size_t align = t->type == GGML_TYPE_F32 ? 4 : float_type(t->type) ? 2 : 1;
       const bool aligned = reinterpret_cast<uintptr_t>(s->data) % align == 0;
@@ -186,7 +200,7 @@ void Weights::place_plain() {
   }
   std::vector<std::pair<ggml_tensor*, const StoredTensor*>> owned;
   for (auto& [t, s] : planned_) {
-    if (t->data == nullptr && !relaid_.count(t)) owned.emplace_back(t, s);
+    if (t->data == nullptr && !relaid_.count(t) && !on_device_.count(t)) owned.emplace_back(t, s);
   }
   if (owned.empty()) return;
   ggml_backend_buffer_type_t buft = ggml_backend_dev_buffer_type(dev);
@@ -201,6 +215,55 @@ void Weights::place_plain() {
   for (auto& [t, s] : owned) {
     if (ggml_tallocr_alloc(&alloc, t) != GGML_STATUS_SUCCESS) throw Error("ERR_NO_MEMORY", "could not place tensor " + s->file_name);
     convert_into(*s, t->type, ggml_nelements(t), t->data);
+  }
+}
+
+// Fills t, allocated in a buffer other than the mapping (a device's, or an extra CPU layout),
+// from its stored data (converted where the dtype policy says); the mapped original is then not
+// used, so its pages are released, except the embedding table's (still read with get_rows).
+void Weights::copy_in(ggml_tensor* t, const StoredTensor& s, bool keep_mapped, std::vector<uint8_t>& tmp) const {
+  if (t->type == s.type && !s.add_one) {
+    ggml_backend_tensor_set(t, s.data, 0, ggml_nbytes(t));
+  } else {
+    tmp.resize(ggml_nbytes(t));
+    convert_into(s, t->type, ggml_nelements(t), tmp.data());
+    ggml_backend_tensor_set(t, tmp.data(), 0, tmp.size());
+  }
+  const MappedFile* mf = keep_mapped ? nullptr : mapping_of(s.data);
+  if (mf) mf->release(s.data - mf->data(), s.nbytes);
+}
+
+// Weights a device holds: one buffer of the device's own type per device, each weight copied in
+// from the files (the embedding table's pages stay mapped for get_rows when a tied output has
+// its copy on the GPU).
+void Weights::upload(const ggml_tensor* rows) {
+  if (on_device_.empty()) return;
+  const StoredTensor* embd_src = nullptr;
+  for (auto& [t, s] : planned_) if (t == rows) embd_src = s;
+  std::map<ggml_backend_dev_t, std::vector<std::pair<ggml_tensor*, const StoredTensor*>>> by_dev;
+  for (auto& [t, s] : planned_) {
+    auto d = on_device_.find(t);
+    if (d != on_device_.end()) by_dev[d->second].emplace_back(t, s);
+  }
+  std::vector<uint8_t> tmp;
+  for (auto& [dev, tensors] : by_dev) {
+    ggml_backend_buffer_type_t buft = ggml_backend_dev_buffer_type(dev);
+    const size_t align = ggml_backend_buft_get_alignment(buft);
+    size_t total = 0;
+    for (auto& [t, s] : tensors) total += GGML_PAD(ggml_backend_buft_get_alloc_size(buft, t), align);
+    ggml_backend_buffer_t buf = ggml_backend_buft_alloc_buffer(buft, total);
+    if (!buf) {
+      throw Error("ERR_NO_MEMORY", "could not allocate " + std::to_string(total >> 20) + " MiB of weights on " + ggml_backend_dev_name(dev) +
+                                       "; put fewer layers there (gpuLayers / --gpu-layers)");
+    }
+    device_bufs_.push_back(buf);
+    device_bytes_ += ggml_backend_buffer_get_size(buf);
+    ggml_backend_buffer_set_usage(buf, GGML_BACKEND_BUFFER_USAGE_WEIGHTS);
+    ggml_tallocr alloc = ggml_tallocr_new(buf);
+    for (auto& [t, s] : tensors) {
+      if (ggml_tallocr_alloc(&alloc, t) != GGML_STATUS_SUCCESS) throw Error("ERR_NO_MEMORY", "could not place tensor " + s->file_name);
+      copy_in(t, *s, s == embd_src, tmp);
+    }
   }
 }
 
@@ -244,6 +307,7 @@ void Weights::choose_layouts(const std::vector<ggml_tensor**>& matrices, const g
   for (auto& [t, s] : planned_) stored[t] = s;
   for (ggml_tensor** slot : matrices) {
     ggml_tensor* orig = *slot;
+    if (on_device_.count(orig)) continue;  // a GPU's layers are not repacked
     auto b = std::find_if(bufts.begin(), bufts.end(), [&](auto buft) { return buft_supports_matmul(dev, buft, orig); });
     if (b == bufts.end()) continue;
     auto r = std::find_if(repacked_.begin(), repacked_.end(), [&](const Repacked& x) { return x.buft == *b; });
@@ -270,18 +334,7 @@ void Weights::fill_layouts(const ggml_tensor* rows) {
     if (!r.buf) throw Error("ERR_NO_MEMORY", "could not allocate the repacked weights");
     ggml_backend_buffer_set_usage(r.buf, GGML_BACKEND_BUFFER_USAGE_WEIGHTS);
     repacked_bytes_ += ggml_backend_buffer_get_size(r.buf);
-    for (auto& [t, s] : r.tensors) {
-      if (t->type == s->type && !s->add_one) {
-        ggml_backend_tensor_set(t, s->data, 0, ggml_nbytes(t));  // converts the layout
-      } else {
-        tmp.resize(ggml_nbytes(t));
-        convert_into(*s, t->type, ggml_nelements(t), tmp.data());
-        ggml_backend_tensor_set(t, tmp.data(), 0, tmp.size());
-      }
-      // the mapped original is not used: its pages are released (the embedding table's stay for get_rows)
-      const MappedFile* mf = s == embd_src ? nullptr : mapping_of(s->data);
-      if (mf) mf->release(s->data - mf->data(), s->nbytes);
-    }
+    for (auto& [t, s] : r.tensors) copy_in(t, *s, s == embd_src, tmp);  // tensor_set converts the layout
   }
 }
 

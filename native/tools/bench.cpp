@@ -1,8 +1,9 @@
-// potron-bench MODEL.gguf [threads] [n_prompt] [n_gen] [reps] [depth]
+// potron-bench MODEL.gguf [threads] [n_prompt] [n_gen] [reps] [depth] [device] [gpu_layers]
 // The runtime's prefill and decode rates without Node.js, measured like `predict-otron bench`
 // and llama-bench: pp = one prompt, tg = single-token steps, each after `depth` tokens already
 // in the cache (llama-bench -d; 0: from empty). The context is as llama-bench's: one sequence,
-// depth + n_prompt + n_gen cells (sliding-window layers in their ring).
+// depth + n_prompt + n_gen cells (sliding-window layers in their ring). device: ggml's name
+// (CUDA0, MTL0; default the CPU), gpu_layers as llama-bench's -ngl (default all).
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -21,7 +22,7 @@ static double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: potron-bench MODEL.gguf [threads] [n_prompt=512] [n_gen=128] [reps=3] [depth=0]\n");
+    std::fprintf(stderr, "usage: potron-bench MODEL.gguf [threads] [n_prompt=512] [n_gen=128] [reps=3] [depth=0] [device=CPU] [gpu_layers=-1]\n");
     return 2;
   }
   const int threads = argc > 2 ? std::atoi(argv[2]) : potron::physical_cores();
@@ -29,8 +30,11 @@ int main(int argc, char** argv) {
   const int n_gen = argc > 4 ? std::atoi(argv[4]) : 128;
   const int reps = argc > 5 ? std::atoi(argv[5]) : 3;
   const int depth = argc > 6 ? std::atoi(argv[6]) : 0;
+  potron::ModelOptions mo;
+  if (argc > 7) mo.device = argv[7];
+  if (argc > 8) mo.gpu_layers = std::atoi(argv[8]);
   try {
-    auto model = std::make_shared<potron::Model>(argv[1]);
+    auto model = std::make_shared<potron::Model>(argv[1], mo);
     potron::ContextParams p;
     p.n_ctx = depth + n_prompt + n_gen;
     p.n_seq_max = 1;
@@ -74,8 +78,8 @@ int main(int argc, char** argv) {
       }
       tg += n_gen / seconds_since(t0);
     }
-    std::printf("{\"prefill_tokens_per_s\":%.2f,\"decode_tokens_per_s\":%.2f,\"threads\":%d,\"depth\":%d,\"kv_bytes\":%zu}\n", pp / reps,
-                tg / reps, threads, depth, ctx.kv().bytes());
+    std::printf("{\"prefill_tokens_per_s\":%.2f,\"decode_tokens_per_s\":%.2f,\"threads\":%d,\"depth\":%d,\"kv_bytes\":%zu,\"device\":\"%s\"}\n",
+                pp / reps, tg / reps, threads, depth, ctx.kv().bytes(), model->device().name.c_str());
   } catch (const potron::Error& e) {
     std::fprintf(stderr, "potron-bench: %s\n", e.what());
     return 1;

@@ -1,4 +1,4 @@
-import { parseDeviceSpec } from '../runtime/devices.js';
+import { addRpcServer, parseDeviceSpec } from '../runtime/devices.js';
 
 /** A usage error: printed without a stack, exit code 1. */
 export class UsageError extends Error {}
@@ -51,9 +51,28 @@ export const runtimeArgs = {
   'flash-attn': { type: 'string' },
   dtype: { type: 'string' },
   device: { type: 'string' },
+  'gpu-layers': { type: 'string' },
+  rpc: { type: 'string' },
 } as const;
 
-type RuntimeValues = { model?: string; threads?: string; 'kv-type'?: string; 'flash-attn'?: string; dtype?: string; device?: string };
+type RuntimeValues = {
+  model?: string; threads?: string; 'kv-type'?: string; 'flash-attn'?: string; dtype?: string; device?: string; 'gpu-layers'?: string; rpc?: string;
+};
+
+/** --rpc host:port[,host:port]: ggml RPC servers whose devices are added (device rpc / rpc:N). */
+export function rpcOption(value: string | undefined): string[] | undefined {
+  if (value === undefined) return undefined;
+  const list = value.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const e of list) if (!/^[^\s:]+:\d{1,5}$/.test(e)) throw new UsageError(`--rpc takes host:port[,host:port], not '${e}'`);
+  return list;
+}
+
+/** --gpu-layers N: whole layers, -1 for all. */
+export function gpuLayersOption(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (value.trim() === '-1') return -1;
+  return intOption(value, 'gpu-layers', undefined, 0);
+}
 
 /** The model path, thread count and context options given on the command line. */
 export function runtimeOptions(values: RuntimeValues): {
@@ -63,6 +82,8 @@ export function runtimeOptions(values: RuntimeValues): {
   flashAttn: boolean | undefined;
   dtype: 'auto' | 'f32' | 'f16' | 'bf16' | undefined;
   device: string | undefined;
+  gpuLayers: number | undefined;
+  rpc: string[] | undefined;
 } {
   return {
     modelPath: requireOption(values.model, 'model'),
@@ -71,5 +92,13 @@ export function runtimeOptions(values: RuntimeValues): {
     flashAttn: boolOption(values['flash-attn'], 'flash-attn'),
     dtype: dtypeOption(values.dtype),
     device: deviceOption(values.device),
+    gpuLayers: gpuLayersOption(values['gpu-layers']),
+    rpc: rpcOption(values.rpc),
   };
+}
+
+/** Model.open's device options from the command line, after adding any --rpc servers. */
+export async function deviceOptions(o: { device: string | undefined; gpuLayers: number | undefined; rpc: string[] | undefined }) {
+  for (const endpoint of o.rpc ?? []) await addRpcServer(endpoint);
+  return { ...(o.device ? { device: o.device } : {}), ...(o.gpuLayers !== undefined ? { gpuLayers: o.gpuLayers } : {}) };
 }

@@ -2,9 +2,9 @@ import { parseArgs } from 'node:util';
 
 import { resolveModel } from '../hub/index.js';
 import { Batch, Model, type Context } from '../runtime/index.js';
-import { intOption, runtimeArgs, runtimeOptions } from './args.js';
+import { deviceOptions, intOption, runtimeArgs, runtimeOptions } from './args.js';
 
-export const benchUsage = `predict-otron bench --model FILE [--threads N] [--prompt 512] [--gen 128] [--reps 3] [--depth 0] [--kv-type f16|f32] [--flash-attn on|off] [--dtype auto|f32|f16|bf16] [--device auto|cpu|cuda[:N]|metal] [--json]
+export const benchUsage = `predict-otron bench --model FILE [--threads N] [--prompt 512] [--gen 128] [--reps 3] [--depth 0] [--kv-type f16|f32] [--flash-attn on|off] [--dtype auto|f32|f16|bf16] [--device auto|cpu|cuda[:N]|metal|rpc[:N]] [--gpu-layers N] [--rpc HOST:PORT] [--json]
   Measures prefill and decode tokens/s the way llama-bench does (pp: one prompt; tg:
   single-token steps; each after --depth tokens already in the cache, as llama-bench -d), and
   the process's peak RSS.`;
@@ -87,13 +87,13 @@ export async function benchCommand(argv: string[]): Promise<void> {
     },
     strict: true,
   });
-  const { modelPath, threads, kvType, flashAttn, dtype, device } = runtimeOptions(values);
+  const { modelPath, threads, kvType, flashAttn, dtype, ...dev } = runtimeOptions(values);
   const nPrompt = intOption(values.prompt, 'prompt', 512)!;
   const nGen = intOption(values.gen, 'gen', 128)!;
   const reps = intOption(values.reps, 'reps', 3)!;
   const depth = intOption(values.depth, 'depth', 0, 0)!;
   // any model reference: a path, an HF id (downloaded into the HF cache), org/repo:file.gguf
-  const model = await Model.open((await resolveModel(modelPath)).path, { threads, dtype, ...(device ? { device } : {}) });
+  const model = await Model.open((await resolveModel(modelPath)).path, { threads, dtype, ...(await deviceOptions(dev)) });
   try {
     const V = model.info.nVocab;
     const ctx = await model.createContext({

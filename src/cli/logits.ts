@@ -2,9 +2,9 @@ import { parseArgs } from 'node:util';
 
 import { resolveModel } from '../hub/index.js';
 import { Batch, Model } from '../runtime/index.js';
-import { requireOption, runtimeArgs, runtimeOptions, UsageError } from './args.js';
+import { deviceOptions, requireOption, runtimeArgs, runtimeOptions, UsageError } from './args.js';
 
-export const logitsUsage = `predict-otron logits --model FILE --tokens 2,17,... [--threads N] [--kv-type f16|f32] [--flash-attn on|off] [--dtype auto|f32|f16|bf16] [--device auto|cpu|cuda[:N]|metal]
+export const logitsUsage = `predict-otron logits --model FILE --tokens 2,17,... [--threads N] [--kv-type f16|f32] [--flash-attn on|off] [--dtype auto|f32|f16|bf16] [--device auto|cpu|cuda[:N]|metal|rpc[:N]] [--gpu-layers N] [--rpc HOST:PORT]
   Prints {"n_vocab":V,"logits":[[...],...]}: the next-token logits after every position.`;
 
 export async function logitsCommand(argv: string[]): Promise<void> {
@@ -13,7 +13,7 @@ export async function logitsCommand(argv: string[]): Promise<void> {
     options: { ...runtimeArgs, tokens: { type: 'string' } },
     strict: true,
   });
-  const { modelPath, threads, kvType, flashAttn, dtype, device } = runtimeOptions(values);
+  const { modelPath, threads, kvType, flashAttn, dtype, ...dev } = runtimeOptions(values);
   const tokenText = requireOption(values.tokens, 'tokens');
   const tokens = tokenText.split(',').map((s) => {
     const t = Number(s.trim());
@@ -21,7 +21,7 @@ export async function logitsCommand(argv: string[]): Promise<void> {
     return t;
   });
   // any model reference: a path, an HF id (downloaded into the HF cache), org/repo:file.gguf
-  const model = await Model.open((await resolveModel(modelPath)).path, { threads, dtype, ...(device ? { device } : {}) });
+  const model = await Model.open((await resolveModel(modelPath)).path, { threads, dtype, ...(await deviceOptions(dev)) });
   try {
     const ctx = await model.createContext({
       nCtx: Math.max(tokens.length, 1),

@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 
 import type { LoadModelOptions } from '../engine/language-model.js';
 import { defaultModelId } from '../server/app.js';
-import { boolOption, deviceOption, dtypeOption, intOption, kvTypeOption, UsageError } from './args.js';
+import { boolOption, deviceOption, dtypeOption, gpuLayersOption, intOption, kvTypeOption, rpcOption, UsageError } from './args.js';
 import { parseServerConfig } from './server-config.js';
 
 export const DEFAULT_MODEL = 'google/gemma-3-270m-it';
@@ -15,7 +15,7 @@ export const flags = {
   model: { type: 'string' }, 'embedding-model': { type: 'string', multiple: true }, reranker: { type: 'string', multiple: true }, host: { type: 'string' }, port: { type: 'string' }, ctx: { type: 'string' },
   parallel: { type: 'string' }, threads: { type: 'string' }, 'api-key': { type: 'string' }, 'max-queue': { type: 'string' },
   'swap-mib': { type: 'string' }, 'window-mib': { type: 'string' }, 'swa-full': { type: 'boolean' }, 'model-id': { type: 'string' }, cors: { type: 'string' }, 'body-limit': { type: 'string' }, 'shutdown-timeout': { type: 'string' },
-  'kv-type': { type: 'string' }, 'flash-attn': { type: 'string' }, dtype: { type: 'string' }, device: { type: 'string' }, offline: { type: 'boolean' },
+  'kv-type': { type: 'string' }, 'flash-attn': { type: 'string' }, dtype: { type: 'string' }, device: { type: 'string' }, 'gpu-layers': { type: 'string' }, rpc: { type: 'string' }, offline: { type: 'boolean' },
   'log-level': { type: 'string' }, 'log-prompts': { type: 'boolean' }, 'no-webui': { type: 'boolean' },
 } as const;
 
@@ -141,7 +141,7 @@ export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv = proces
   if (role === 'gateway') {
     // what only a model server takes is refused, not ignored: a gateway given --model was meant to be something else
     const modelFlags = ['model', 'embedding-model', 'reranker', 'ctx', 'parallel', 'threads', 'max-queue', 'swap-mib', 'window-mib', 'swa-full', 'model-id', 'kv-type',
-      'flash-attn', 'dtype', 'device', 'offline', 'log-prompts'] as const;
+      'flash-attn', 'dtype', 'device', 'gpu-layers', 'rpc', 'offline', 'log-prompts'] as const;
     const stray = modelFlags.filter((f) => values[f] !== undefined);
     if (stray.length) throw new UsageError(`a gateway serves no model of its own: drop ${stray.map((f) => `--${f}`).join(', ')} (the replicas take them)`);
     const inference = (values.inference ?? sc?.inference ?? []).flatMap(list).map((u) => replicaUrl(u, 'inference'));
@@ -173,6 +173,8 @@ export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv = proces
     flashAttn: boolOption(values['flash-attn'], 'flash-attn'),
     dtype: dtypeOption(values.dtype),
     device: deviceOption(values.device),
+    gpuLayers: gpuLayersOption(values['gpu-layers']),
+    rpc: rpcOption(values.rpc),
   };
   for (const k of Object.keys(load) as (keyof typeof load)[]) if (load[k] === undefined) delete load[k];
   return {

@@ -12,7 +12,7 @@ export { DEFAULT_MODEL, parseServeConfig, type ServeConfig } from './serve-confi
 
 export const serveUsage = `predict-otron serve [--model REF] [--embedding-model REF[=ID] ...] [--reranker REF[=ID] ...] [--host 127.0.0.1] [--port 8080] [--ctx N] [--parallel N] [--threads N] [--api-key K]
     [--max-queue 64] [--swap-mib N] [--window-mib N] [--swa-full] [--model-id NAME] [--cors ORIGINS] [--body-limit BYTES] [--shutdown-timeout SECONDS]
-    [--kv-type f16|f32] [--flash-attn on|off] [--dtype auto|f32|f16|bf16] [--device auto|cpu|cuda[:N]|metal] [--offline] [--log-level info] [--log-prompts] [--no-webui]
+    [--kv-type f16|f32] [--flash-attn on|off] [--dtype auto|f32|f16|bf16] [--device auto|cpu|cuda[:N]|metal|rpc[:N]] [--gpu-layers N] [--rpc HOST:PORT] [--offline] [--log-level info] [--log-prompts] [--no-webui]
   Serves the chat page at / (--no-webui: not) and the OpenAI API (POST /v1/chat/completions, /v1/completions, /v1/embeddings; GET /v1/models,
   /v1/rerank, /health, /ready, /metrics). --embedding-model and --reranker (repeatable; ID is the name
   clients send, default the reference) serve embedding models and rerankers beside the chat model;

@@ -3,6 +3,7 @@ import { type ChatMessage, type ChatMessageInput, checkMessages, flattenContent 
 import { resolveModel, type ResolveOptions } from '../hub/index.js';
 import type { NativeModelInfo } from '../runtime/addon.js';
 import type { Context } from '../runtime/context.js';
+import { addRpcServer } from '../runtime/devices.js';
 import { Model, type OpenModelOptions } from '../runtime/model.js';
 import { type SamplingOptions, type SamplingParams, samplingParams } from '../sampling/options.js';
 import { tokenizerFromDir, tokenizerFromGguf } from '../tokenizer/index.js';
@@ -17,8 +18,12 @@ export interface LoadModelOptions extends ResolveOptions {
   threads?: number;
   /** float weight type: 'auto' (F32 on CPU for safetensors, a GGUF's own types), 'f32', 'f16', 'bf16' */
   dtype?: OpenModelOptions['dtype'];
-  /** the device that runs it: 'auto' (default: the first GPU, else the CPU), 'cpu', 'cuda', 'cuda:N', 'metal' */
+  /** the device that runs it: 'auto' (default: the first GPU, else the CPU), 'cpu', 'cuda', 'cuda:N', 'metal', 'rpc', 'rpc:N' */
   device?: OpenModelOptions['device'];
+  /** on a GPU: the layers it holds, the output layer counting as one (default: all; llama.cpp's --n-gpu-layers) */
+  gpuLayers?: number;
+  /** ggml RPC servers ('host:port') whose devices are added before the device is chosen (device 'rpc') */
+  rpc?: string[];
   /** KV cells shared by all requests; one request may use them all (default: min(training context, 8192)) */
   contextSize?: number;
   /** requests decoded together (default 8) */
@@ -115,10 +120,12 @@ export class LanguageModel {
   /** @internal use loadModel() */
   static async create(ref: string, options: LoadModelOptions = {}): Promise<LanguageModel> {
     const resolved = await resolveModel(ref, options);
+    for (const endpoint of options.rpc ?? []) await addRpcServer(endpoint);
     const model = await Model.open(resolved.path, {
       ...(options.threads !== undefined ? { threads: options.threads } : {}),
       ...(options.dtype !== undefined ? { dtype: options.dtype } : {}),
       ...(options.device !== undefined ? { device: options.device } : {}),
+      ...(options.gpuLayers !== undefined ? { gpuLayers: options.gpuLayers } : {}),
     });
     let tokenizer: Tokenizer | undefined;
     try {

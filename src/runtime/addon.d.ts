@@ -72,6 +72,12 @@ export interface NativeLoadOptions {
   repack?: boolean;
   /** a device name from listDevices() (default: the CPU); ERR_NO_DEVICE when absent */
   device?: string;
+  /**
+   * With a device other than the CPU: how many layers it holds, the output layer counting as one
+   * more (llama.cpp's --n-gpu-layers: the last N; 1 = the output layer alone); the rest and the
+   * input embeddings stay on the CPU. -1 (default): all of them. Ignored on the CPU.
+   */
+  gpuLayers?: number;
 }
 
 export interface NativeModelInfo {
@@ -94,6 +100,12 @@ export interface NativeModelInfo {
   repackedBytes: number;
   /** the device that runs it */
   device: NativeDevice;
+  /** per layer, the device (ggml name) holding its weights and its KV cache: "CPU" or the GPU's */
+  layerDevices: string[];
+  /** the device of the final norm and the output matrix ("CPU" when gpuLayers is 0) */
+  outputDevice: string;
+  /** of weightBytes, those uploaded into the GPU's memory */
+  deviceWeightBytes: number;
   hparams: NativeHParams;
 }
 
@@ -282,6 +294,13 @@ export interface NativeAddon {
   systemInfo(): string;
   /** the devices ggml offers here: the CPU always, GPUs where a backend for them is loaded */
   listDevices(): NativeDevice[];
+  /**
+   * Adds the devices of a ggml RPC server at 'host:port' (llama.cpp's rpc-server, or
+   * build/potron-rpc-server serving a CPU): from then on listed and usable as a model's device.
+   * ERR_NO_DEVICE when nothing answers there; ERR_NO_BACKEND in a build without RPC. ggml ends the
+   * process if a server in use goes away later (its RPC client has no error path).
+   */
+  addRpcServer(endpoint: string): Promise<NativeDevice[]>;
   /**
    * Lowers the calling thread to run only on otherwise idle CPU (Linux SCHED_IDLE, the macOS
    * background band, Windows background mode); false where that is not possible.

@@ -10,21 +10,30 @@ export function listDevices(): NativeDevice[] {
   return native().listDevices();
 }
 
-/** What a user asks for: `auto`, `cpu`, `cuda`, `cuda:N` or `metal`. */
+/**
+ * Adds the devices of a ggml RPC server ('host:port': llama.cpp's rpc-server, or
+ * build/potron-rpc-server serving a CPU), usable from then on as `rpc` / `rpc:N`. ggml ends the
+ * process if a server in use goes away, so this is for servers you run yourself.
+ */
+export function addRpcServer(endpoint: string): Promise<NativeDevice[]> {
+  return native().addRpcServer(endpoint);
+}
+
+/** What a user asks for: `auto`, `cpu`, `cuda`, `cuda:N`, `metal`, `rpc` or `rpc:N`. */
 export type DeviceSpec = string;
 
 interface ParsedSpec {
-  kind: 'auto' | 'cpu' | 'cuda' | 'metal';
-  /** cuda:N: the Nth CUDA device (ggml's CUDA<N>, the driver's ordinal N) */
+  kind: 'auto' | 'cpu' | 'cuda' | 'metal' | 'rpc';
+  /** cuda:N / rpc:N: ggml's CUDA<N> (the driver's ordinal N) / RPC<N> (in the order servers were added) */
   index?: number;
 }
 
 export function parseDeviceSpec(spec: DeviceSpec): ParsedSpec {
   const s = String(spec).trim().toLowerCase();
-  if (s === 'auto' || s === 'cpu' || s === 'cuda' || s === 'metal') return { kind: s };
-  const m = /^cuda:(\d{1,3})$/.exec(s);
-  if (m) return { kind: 'cuda', index: Number(m[1]) };
-  throw new RuntimeError('ERR_INVALID_ARG', `device must be auto, cpu, cuda, cuda:N or metal, not '${String(spec)}'`);
+  if (s === 'auto' || s === 'cpu' || s === 'cuda' || s === 'metal' || s === 'rpc') return { kind: s };
+  const m = /^(cuda|rpc):(\d{1,3})$/.exec(s);
+  if (m) return { kind: m[1] as 'cuda' | 'rpc', index: Number(m[2]) };
+  throw new RuntimeError('ERR_INVALID_ARG', `device must be auto, cpu, cuda, cuda:N, metal, rpc or rpc:N, not '${String(spec)}'`);
 }
 
 function present(devices: readonly NativeDevice[]): string {
@@ -45,8 +54,10 @@ export function resolveDevice(spec: DeviceSpec, devices: readonly NativeDevice[]
   else if (want.kind === 'cpu') found = cpu;
   else if (want.kind === 'metal') found = gpus.find((d) => d.backend === 'MTL');
   else {
-    const cuda = gpus.filter((d) => d.backend === 'CUDA');
-    found = want.index === undefined ? cuda[0] : cuda.find((d) => d.name.toLowerCase() === `cuda${want.index}`);
+    // RPC devices are never chosen by auto: they exist only where a server was added on purpose
+    const backend = want.kind === 'cuda' ? 'CUDA' : 'RPC';
+    const of = devices.filter((d) => d.backend === backend);
+    found = want.index === undefined ? of[0] : of.find((d) => d.name.toLowerCase() === `${want.kind}${want.index}`);
   }
   if (!found) {
     const why =
@@ -54,7 +65,9 @@ export function resolveDevice(spec: DeviceSpec, devices: readonly NativeDevice[]
         ? 'no such CUDA device here (this build has no CUDA backend, or the driver finds no GPU: check nvidia-smi)'
         : want.kind === 'metal'
           ? 'Metal runs on Apple silicon macOS builds only'
-          : 'no CPU backend was loaded';
+          : want.kind === 'rpc'
+            ? 'no RPC server was added (addRpcServer, --rpc host:port)'
+            : 'no CPU backend was loaded';
     throw new RuntimeError('ERR_NO_DEVICE', `device '${spec}' is not available: ${why}. Devices present: ${present(devices)}`);
   }
   return found;

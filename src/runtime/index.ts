@@ -1,6 +1,6 @@
 export type * from './addon.js';
 export { Batch } from './batch.js';
-export { listDevices, resolveDevice, type DeviceSpec } from './devices.js';
+export { addRpcServer, listDevices, resolveDevice, type DeviceSpec } from './devices.js';
 export { Context, Logits, type DecodeOptions } from './context.js';
 export { RuntimeError } from './errors.js';
 export { Encoder, openEncoder, type EncoderOptions } from './encoder.js';

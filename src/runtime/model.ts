@@ -15,9 +15,16 @@ export interface OpenModelOptions {
   dtype?: WeightDtype;
   /**
    * The device that runs the model: 'auto' (default: the first GPU, else the CPU), 'cpu',
-   * 'cuda', 'cuda:N', 'metal'. A device that is not there is ERR_NO_DEVICE.
+   * 'cuda', 'cuda:N', 'metal', or 'rpc' / 'rpc:N' (a ggml RPC server added with addRpcServer).
+   * A device that is not there is ERR_NO_DEVICE.
    */
   device?: DeviceSpec;
+  /**
+   * On a GPU: how many layers it holds, the output layer counting as one more (llama.cpp's
+   * --n-gpu-layers: the last N; 1 = the output layer alone); the other layers and the input
+   * embeddings stay on the CPU, with their KV cache. Default: all. Ignored when the CPU runs it.
+   */
+  gpuLayers?: number;
   /**
    * Copy matrices into ggml's faster CPU layouts (AMX tiles on CPUs with AMX-INT8, interleaved
    * Q4_0/Q4_K/IQ4_NL with AVX2) where it has one, exactly as llama.cpp does (default true).
@@ -54,7 +61,7 @@ export class Model {
    * rejects with ERR_BAD_MODEL_FILE.
    */
   static async open(path: string, options: OpenModelOptions = {}): Promise<Model> {
-    const { threads, dtype, repack } = options;
+    const { threads, dtype, repack, gpuLayers } = options;
     const device = resolveDevice(options.device ?? 'auto', listDevices());
     if (threads !== undefined && (!Number.isInteger(threads) || threads < 1)) {
       throw new RangeError(`threads must be a positive integer, not ${threads}`);
@@ -65,7 +72,16 @@ export class Model {
     if (repack !== undefined && typeof repack !== 'boolean') {
       throw new TypeError(`repack must be true or false, not ${String(repack)}`);
     }
-    const load = { dtype, autoDtype: autoFloatDtype(device), device: device.name, ...(repack !== undefined ? { repack } : {}) };
+    if (gpuLayers !== undefined && (!Number.isInteger(gpuLayers) || gpuLayers < -1)) {
+      throw new RangeError(`gpuLayers must be a whole number of layers (or -1 for all), not ${gpuLayers}`);
+    }
+    const load = {
+      dtype,
+      autoDtype: autoFloatDtype(device),
+      device: device.name,
+      ...(repack !== undefined ? { repack } : {}),
+      ...(gpuLayers !== undefined ? { gpuLayers } : {}),
+    };
     return new Model(await native().loadModel(path, load), path, threads);
   }
 

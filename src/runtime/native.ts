@@ -10,7 +10,7 @@ const require = createRequire(import.meta.url);
 const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /** The surface version this TypeScript expects (native/napi/addon.cpp kSurfaceVersion). */
-export const SURFACE_VERSION = 11;
+export const SURFACE_VERSION = 12;
 
 let addon: NativeAddon | undefined;
 
