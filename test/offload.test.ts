@@ -229,9 +229,55 @@ describe('serving shapes on a split model', () => {
     expect(maxAbsDiff(dev.out.at(-2)!, dev.out.at(-1)!)).toBeLessThanOrEqual(1e-3);
   });
 
+  it('abort of a long prefill on the split model: ERR_ABORTED, the cache as it was, the context goes on', async () => {
+    const model = await Model.open(tinyModel('gemma3'), { device: 'rpc', gpuLayers: 3 });
+    try {
+      const ctx = await model.createContext({ nCtx: 2048, nUbatch: 1 });
+      await ctx.decode(new Batch().addSequence([2, 9], 0, 1, false));
+      const controller = new AbortController();
+      // 1500 ubatches of one token, each a round trip to the server: aborted long before the end
+      // (an abort that arrives before the work starts counts too, so no timing is assumed)
+      const p = ctx.decode(new Batch().addSequence(testTokens(1500, 384, 1), 0, 0, true), { signal: controller.signal });
+      controller.abort();
+      await expect(p).rejects.toMatchObject({ code: 'ERR_ABORTED' });
+      expect(ctx.state().kvUsed).toBe(2);
+      expect(ctx.seqPosMax(0)).toBe(-1);
+      const l = await ctx.decode(new Batch().addSequence([2, 5, 6], 0, 0, true));
+      expect(l.rows).toBe(1);
+    } finally {
+      await model.close();
+    }
+  });
+
   it('gpuLayers must be a whole number of layers', async () => {
     await expect(Model.open(tinyModel('gemma3'), { device: 'rpc', gpuLayers: 1.5 })).rejects.toThrow(/gpuLayers/);
     await expect(Model.open(tinyModel('gemma3'), { device: 'rpc', gpuLayers: -2 })).rejects.toThrow(/gpuLayers/);
+  });
+});
+
+describe('the engine on a split model', () => {
+  it('loadModel({ rpc, device, gpuLayers }): 8 concurrent greedy requests give the CPU\'s tokens', async () => {
+    const { loadModel } = await import('../src/engine/language-model.js');
+    const second = await startRpcServer();
+    const opts = { contextSize: 512, parallel: 8, kvType: 'f32', flashAttn: false } as const;
+    const prompts = Array.from({ length: 8 }, (_, i) => testTokens(10 + 3 * i, 384, 10 + i));
+    const greedy = async (m: Awaited<ReturnType<typeof loadModel>>) =>
+      (await Promise.all(prompts.map((p) => m.complete(p, { temperature: 0, maxTokens: 16 })))).map((r) => r.tokens.map((t) => t.id));
+    try {
+      const onCpu = await loadModel(tinyModel('gemma3', 'f32'), { ...opts, device: 'cpu' });
+      const want = await greedy(onCpu);
+      await onCpu.close();
+      // the second server's device is RPC1 in this process (RPC0 is the first one's)
+      const split = await loadModel(tinyModel('gemma3', 'f32'), { ...opts, rpc: [second.endpoint], device: 'rpc:1', gpuLayers: 3 });
+      try {
+        expect(split.info.device.name).toBe('RPC1');
+        expect(await greedy(split)).toEqual(want);
+      } finally {
+        await split.close();
+      }
+    } finally {
+      await second.stop();
+    }
   });
 });
 
