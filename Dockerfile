@@ -26,8 +26,8 @@ RUN npm ci --ignore-scripts --no-audit --no-fund
 
 # the native addon first: it takes minutes, and only native/, scripts/ and CMakeLists.txt decide
 # it, so an edit to the TypeScript does not rebuild it. The portable build (scripts/prebuild.mjs,
-# POTRON_NATIVE_CPU=OFF): prebuilds/linux-x64/ with node.napi.node, libggml*.so and every
-# libggml-cpu-*.so variant side by side, found through RPATH=$ORIGIN.
+# POTRON_NATIVE_CPU=OFF): prebuilds/linux-x64/ with node.napi.glibc.node, and libggml*.so and
+# every libggml-cpu-*.so variant in glibc/ beside it, found through RPATH=$ORIGIN/glibc.
 COPY CMakeLists.txt ./
 COPY scripts/ scripts/
 COPY native/ native/

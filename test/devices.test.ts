@@ -166,3 +166,48 @@ describe('--device on the command line', () => {
     expect(missing.stderr).not.toContain('    at ');
   });
 });
+
+describe('backend packages (the optional CUDA package)', () => {
+  it('one that is installed but cannot load leaves the CPU working and says why when its device is asked for', async () => {
+    const { backendLoadErrors, backendPackages, loadBackendPackages } = await import('../src/runtime/native.js');
+    const fs = await import('node:fs');
+    const os = await import('node:os');
+    const [cudaPkg] = backendPackages;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'potron-backend-pkg-'));
+    try {
+      // an app with the package installed whose library is not one (a truncated download, say)
+      fs.writeFileSync(path.join(dir, 'package.json'), '{"name":"app","version":"1.0.0"}');
+      const pkgDir = path.join(dir, 'node_modules', cudaPkg.name);
+      fs.mkdirSync(pkgDir, { recursive: true });
+      fs.writeFileSync(path.join(pkgDir, 'package.json'), JSON.stringify({ name: cudaPkg.name, version: '0.1.0' }));
+      fs.writeFileSync(path.join(pkgDir, cudaPkg.file), 'not an ELF file');
+      const before = backendLoadErrors().length;
+      loadBackendPackages(native(), dir);
+      if (process.platform !== cudaPkg.platform || process.arch !== cudaPkg.arch) {
+        expect(backendLoadErrors()).toHaveLength(before); // not this platform's package: not even tried
+        return;
+      }
+      const errors = backendLoadErrors().slice(before);
+      expect(errors).toHaveLength(1);
+      // a source build refuses any backend library (ggml is inside it); a prebuild names dlopen's reason
+      expect(errors[0]).toMatch(new RegExp(`${cudaPkg.name} is installed but did not load: .*(built from source|${cudaPkg.file})`));
+      expect(native().listDevices().some((d) => d.kind === 'cpu')).toBe(true);
+      let err: unknown;
+      try {
+        resolveDevice('cuda', native().listDevices(), backendLoadErrors());
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toMatchObject({ code: 'ERR_NO_DEVICE', message: expect.stringContaining(`${cudaPkg.name} is installed but did not load`) });
+      const m = await Model.open(tinyModel('gemma3'), { device: 'cpu' });
+      expect(m.info.device.name).toBe('CPU');
+      await m.close();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a library path that is not there is ERR_NO_BACKEND from the addon, not a crash', () => {
+    expect(() => native().loadBackend('/nonexistent/libggml-cuda.so')).toThrow(expect.objectContaining({ code: 'ERR_NO_BACKEND' }));
+  });
+});

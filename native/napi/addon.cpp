@@ -139,6 +139,19 @@ static Napi::Value AddRpcServer(const Napi::CallbackInfo& info) {
   return w->promise();
 }
 
+// loadBackend(path): NativeDevice[], the devices of a ggml backend library built on its own (the
+// optional CUDA package's libggml-cuda.so). Synchronous: src/runtime/native.ts calls it once, as
+// the addon loads, before any device is chosen.
+static Napi::Value LoadBackend(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) throw_js(env, "ERR_INVALID_ARG", "loadBackend(path): path must be a string");
+  const std::string path = info[0].As<Napi::String>();
+  const std::vector<DeviceInfo> devices = guarded(env, [&] { return load_backend_library(path); });
+  Napi::Array out = Napi::Array::New(env, devices.size());
+  for (uint32_t i = 0; i < devices.size(); ++i) out.Set(i, device_value(env, devices[i]));
+  return out;
+}
+
 static Napi::Value SystemInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return Napi::String::New(env, guarded(env, [] {
@@ -180,6 +193,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("systemInfo", Napi::Function::New(env, SystemInfo));
   exports.Set("listDevices", Napi::Function::New(env, ListDevices));
   exports.Set("addRpcServer", Napi::Function::New(env, AddRpcServer));
+  exports.Set("loadBackend", Napi::Function::New(env, LoadBackend));
   exports.Set("lowerThreadToIdle", Napi::Function::New(env, LowerThreadToIdle));
   exports.Set("kernels", DefineKernels(env));
   exports.Set("surfaceVersion", Napi::Number::New(env, kSurfaceVersion));

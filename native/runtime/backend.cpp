@@ -19,6 +19,9 @@ static void load_backends() {
   if (dladdr(reinterpret_cast<void*>(&load_backends), &info) && info.dli_fname) {
     std::string dir(info.dli_fname);
     dir = dir.substr(0, dir.find_last_of('/'));
+#ifdef POTRON_LIBC_DIR
+    dir += "/" POTRON_LIBC_DIR;  // Linux prebuilds keep ggml's libraries in a folder per C library
+#endif
     ggml_backend_load_all_from_path(dir.c_str());
   } else {
     ggml_backend_load_all();

@@ -135,4 +135,25 @@ std::vector<DeviceInfo> add_rpc_server(const std::string& endpoint) {
   return out;
 }
 
+std::vector<DeviceInfo> load_backend_library(const std::string& path) {
+  cpu_device();
+#ifndef POTRON_BACKEND_DL
+  throw Error("ERR_NO_BACKEND", "this addon was built from source with ggml inside it, so it cannot load " + path +
+                                    "; build the backend into it instead (npm run build:cuda)");
+#else
+  // dlopen first for the reason it fails (a missing CUDA runtime, say): ggml only logs it
+  void* probe = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!probe) {
+    const char* why = dlerror();
+    throw Error("ERR_NO_BACKEND", "could not load the backend library " + path + ": " + (why ? why : "unknown error"));
+  }
+  ggml_backend_reg_t reg = ggml_backend_load(path.c_str());
+  dlclose(probe);  // ggml holds its own handle now
+  if (!reg) throw Error("ERR_NO_BACKEND", path + " is not a ggml backend library of this ggml version");
+  std::vector<DeviceInfo> out;
+  for (size_t i = 0; i < ggml_backend_reg_dev_count(reg); ++i) out.push_back(describe_device(ggml_backend_reg_dev_get(reg, i)));
+  return out;
+#endif
+}
+
 }  // namespace potron

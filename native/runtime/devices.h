@@ -30,4 +30,10 @@ ggml_backend_dev_t device_by_name(const std::string& name);
 // answers there. Beware, as in llama.cpp: ggml aborts the process if the server goes away later.
 std::vector<DeviceInfo> add_rpc_server(const std::string& endpoint);
 
+// Loads a ggml backend library built on its own (GGML_BACKEND_DL: libggml-cuda.so from the
+// optional CUDA package) and returns its devices. Only into an addon whose ggml is itself made of
+// shared libraries (prebuilds): one built from source has ggml inside it, and a second ggml
+// would not share its registry (ERR_NO_BACKEND says to build the backend in instead).
+std::vector<DeviceInfo> load_backend_library(const std::string& path);
+
 }  // namespace potron

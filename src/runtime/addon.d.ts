@@ -302,6 +302,12 @@ export interface NativeAddon {
    */
   addRpcServer(endpoint: string): Promise<NativeDevice[]>;
   /**
+   * Loads a ggml backend library built on its own (the optional CUDA package's libggml-cuda.so)
+   * and returns its devices. ERR_NO_BACKEND when it cannot load (the message says why: a missing
+   * CUDA runtime, say) or when this addon was built from source (ggml is inside it).
+   */
+  loadBackend(path: string): NativeDevice[];
+  /**
    * Lowers the calling thread to run only on otherwise idle CPU (Linux SCHED_IDLE, the macOS
    * background band, Windows background mode); false where that is not possible.
    */

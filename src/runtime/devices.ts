@@ -44,7 +44,7 @@ function present(devices: readonly NativeDevice[]): string {
  * The device a spec names among those present. `auto`: the first GPU (CUDA or Metal, in ggml's
  * order), else the CPU. A named device that is not there is ERR_NO_DEVICE, never a silent CPU.
  */
-export function resolveDevice(spec: DeviceSpec, devices: readonly NativeDevice[]): NativeDevice {
+export function resolveDevice(spec: DeviceSpec, devices: readonly NativeDevice[], loadErrors: readonly string[] = []): NativeDevice {
   const want = parseDeviceSpec(spec);
   const cpu = devices.find((d) => d.kind === 'cpu');
   // backends by ggml's registry names: "CUDA" (devices CUDA0, …), "MTL" for Metal (MTL0)
@@ -62,7 +62,9 @@ export function resolveDevice(spec: DeviceSpec, devices: readonly NativeDevice[]
   if (!found) {
     const why =
       want.kind === 'cuda'
-        ? 'no such CUDA device here (this build has no CUDA backend, or the driver finds no GPU: check nvidia-smi)'
+        ? loadErrors.length
+          ? loadErrors.join('; ')
+          : 'no such CUDA device here (this build has no CUDA backend, or the driver finds no GPU: check nvidia-smi)'
         : want.kind === 'metal'
           ? 'Metal runs on Apple silicon macOS builds only'
           : want.kind === 'rpc'

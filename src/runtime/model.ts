@@ -2,7 +2,7 @@ import type { GgufMetadataValue, NativeContextOptions, NativeModel, NativeModelI
 import { Context } from './context.js';
 import { autoFloatDtype, type DeviceSpec, listDevices, resolveDevice } from './devices.js';
 import { closedError } from './errors.js';
-import { native } from './native.js';
+import { backendLoadErrors, native } from './native.js';
 
 export interface OpenModelOptions {
   /** Compute threads for contexts of this model (default: physical cores). */
@@ -62,7 +62,7 @@ export class Model {
    */
   static async open(path: string, options: OpenModelOptions = {}): Promise<Model> {
     const { threads, dtype, repack, gpuLayers } = options;
-    const device = resolveDevice(options.device ?? 'auto', listDevices());
+    const device = resolveDevice(options.device ?? 'auto', listDevices(), backendLoadErrors());
     if (threads !== undefined && (!Number.isInteger(threads) || threads < 1)) {
       throw new RangeError(`threads must be a positive integer, not ${threads}`);
     }

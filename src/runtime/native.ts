@@ -14,6 +14,39 @@ export const SURFACE_VERSION = 12;
 
 let addon: NativeAddon | undefined;
 
+/**
+ * Optional platform packages carrying a ggml backend built on its own: npm installs the one
+ * whose os and cpu fit (optionalDependencies), and it needs the addon from this package's
+ * prebuilds (ggml as shared libraries).
+ */
+export const backendPackages = [{ name: 'predict-otron-9000-linux-x64-cuda', platform: 'linux', arch: 'x64', file: 'libggml-cuda.so' }] as const;
+const backendErrors: string[] = [];
+
+/** Why an installed backend package did not load (empty when none is installed or all loaded). */
+export function backendLoadErrors(): readonly string[] {
+  return backendErrors;
+}
+
+/** Loads the backend packages installed next to this one (resolved from `from`), noting failures. */
+export function loadBackendPackages(loaded: Pick<NativeAddon, 'loadBackend'>, from = packageRoot): void {
+  const resolve = createRequire(path.join(from, 'package.json')).resolve;
+  for (const p of backendPackages) {
+    if (p.platform !== process.platform || p.arch !== process.arch) continue;
+    let dir: string;
+    try {
+      dir = path.dirname(resolve(`${p.name}/package.json`));
+    } catch {
+      continue; // not installed
+    }
+    try {
+      loaded.loadBackend(path.join(dir, p.file));
+    } catch (err) {
+      // the CPU still runs everything; asking for the device says why it is missing
+      backendErrors.push(`${p.name} is installed but did not load: ${(err as Error).message}`);
+    }
+  }
+}
+
 export function native(): NativeAddon {
   if (!addon) {
     // POTRON_ADDON: an addon file to load instead (the sanitizer build: scripts/test-sanitized.mjs)
@@ -26,6 +59,7 @@ export function native(): NativeAddon {
           'rebuild it: POTRON_FORCE_BUILD=1 npm rebuild predict-otron-9000 (or npm run build:native in a checkout)');
     }
     addon = loaded;
+    loadBackendPackages(loaded);
   }
   return addon;
 }
