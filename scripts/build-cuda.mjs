@@ -47,7 +47,12 @@ if (!includeDirs.some((d) => fs.existsSync(path.join(d, 'cublas_v2.h')))) {
     'install it (NVIDIA: libcublas-dev; Debian: nvidia-cuda-dev) or point CUDACXX at a toolkit that has it');
 }
 
-const defines = [`--CDCMAKE_CUDA_COMPILER=${nvcc}`, '--CDPOTRON_CUDA=ON'];
+// the toolkit of that nvcc, whole: its own ptxas and fatbinary first on PATH (nvcc calls them by
+// name, and a second toolkit earlier on PATH, e.g. CUDA 13 in /usr/local/bin, rejects 11.8's
+// output), and CMake's FindCUDAToolkit pointed at it rather than at whichever it finds first
+const binDirs = [...new Set([path.dirname(nvcc), path.dirname(fs.realpathSync(nvcc))])];
+const env = { ...process.env, PATH: [...binDirs, process.env.PATH].join(path.delimiter), CUDACXX: nvcc };
+const defines = [`--CDCMAKE_CUDA_COMPILER=${nvcc}`, `--CDCUDAToolkit_ROOT=${path.dirname(path.dirname(nvcc))}`, '--CDPOTRON_CUDA=ON'];
 // nvcc 11.8 does not accept GCC 12's headers
 if (major === 11) {
   const gxx11 = which('g++-11');
@@ -72,13 +77,13 @@ execFileSync(process.execPath, [path.join(root, 'scripts', 'fetch-ggml.mjs')], {
 const cmakeJs = require.resolve('cmake-js/bin/cmake-js');
 const started = Date.now();
 if (!asPackage) {
-  execFileSync(process.execPath, [cmakeJs, 'compile', '--CDPOTRON_NATIVE_CPU=ON', ...defines], { stdio: 'inherit', cwd: root });
+  execFileSync(process.execPath, [cmakeJs, 'compile', '--CDPOTRON_NATIVE_CPU=ON', ...defines], { stdio: 'inherit', cwd: root, env });
   console.log(`build:cuda: build/Release addon with CUDA ${major}.${minor} (${archs}) in ${((Date.now() - started) / 60000).toFixed(1)} min`);
   process.exit(0);
 }
 
 const build = path.join(root, 'build-cuda');
-execFileSync(process.execPath, [cmakeJs, 'compile', '-O', build, '--target', 'ggml-cuda', '--CDPOTRON_NATIVE_CPU=OFF', ...defines], { stdio: 'inherit', cwd: root });
+execFileSync(process.execPath, [cmakeJs, 'compile', '-O', build, '--target', 'ggml-cuda', '--CDPOTRON_NATIVE_CPU=OFF', ...defines], { stdio: 'inherit', cwd: root, env });
 const lib = ['bin', 'Release', '.'].map((d) => path.join(build, d, 'libggml-cuda.so')).find((f) => fs.existsSync(f));
 if (!lib) fail(`the build finished without libggml-cuda.so in ${build}`);
 const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
