@@ -14,6 +14,9 @@
 #   tiny models): carry that one path to the GPU machine.
 # Run there from the repository root:                scripts/gpu-check.sh [OUTDIR]
 #   (OUTDIR defaults to $OUT); prints and writes OUTDIR/gpu-check.jsonl and the build log.
+# A dry run of the same steps on a CPU machine (ggml's RPC backend stands in for the GPU):
+#   CUDA=OFF DEVICE=RPC0 RPC=127.0.0.1:50052 BENCH=0 scripts/gpu-check.sh /tmp/dry
+#   (it starts build-gpu/potron-rpc-server on that address itself).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 carry=bench/.work/gpu-carry.tgz
@@ -30,18 +33,24 @@ if [[ "${1:-}" == "--pack" ]]; then
 fi
 
 out=${1:-${OUT:-/tmp/gpu-check}}
+device=${DEVICE:-CUDA0}
+cuda=${CUDA:-ON}
+rpc=${RPC:-}
 mkdir -p "$out"
 results="$out/gpu-check.jsonl"
 : >"$results"
 note() { echo "$*" | tee -a "$results"; }
 [[ -f "$carry" && ! -d deps/llama.cpp/ggml ]] && tar -xzf "$carry"
-nvidia-smi --query-gpu=name,compute_cap,memory.total,driver_version --format=csv,noheader | sed 's/^/{"gpu":"/; s/$/"}/' | tee -a "$results"
+if [[ "$cuda" == ON ]]; then
+  nvidia-smi --query-gpu=name,compute_cap,memory.total,driver_version --format=csv,noheader | sed 's/^/{"gpu":"/; s/$/"}/' | tee -a "$results"
+fi
 
 # 1. one ggml with CUDA for both sides (sm of this GPU only: minutes, not an hour)
 t0=$(date +%s)
-cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DPOTRON_ADDON=OFF -DPOTRON_CUDA=ON -DPOTRON_NATIVE_CPU=ON \
+cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DPOTRON_ADDON=OFF -DPOTRON_CUDA="$cuda" -DPOTRON_NATIVE_CPU=ON \
   -DPOTRON_LLAMA_BENCH=ON -DCMAKE_CUDA_ARCHITECTURES=native >"$out/build.log" 2>&1 &&
-  cmake --build build-gpu -j"$(nproc)" --target potron-logits-check potron-bench llama-bench >>"$out/build.log" 2>&1
+  cmake --build build-gpu -j"$(nproc)" --target potron-logits-check potron-bench llama-bench $([[ -n "$rpc" ]] && echo potron-rpc-server) \
+    >>"$out/build.log" 2>&1
 rc=$?
 note "{\"step\":\"build\",\"rc\":$rc,\"seconds\":$(($(date +%s) - t0))}"
 if [[ $rc -ne 0 ]]; then tail -40 "$out/build.log"; exit 1; fi
@@ -49,31 +58,41 @@ llama_bench=$(find build-gpu -name llama-bench -type f -perm -u+x | head -1)
 
 # 2. logits, GPU against CPU
 fail=0
+rpc_args=()
+if [[ -n "$rpc" ]]; then
+  build-gpu/potron-rpc-server "$rpc" 1 >"$out/rpc-server.log" 2>&1 &
+  rpc_pid=$!
+  trap 'kill $rpc_pid 2>/dev/null' EXIT
+  sleep 1
+  rpc_args=(--rpc "$rpc")
+fi
 check() {
   local line
-  line=$(build-gpu/potron-logits-check "$@" 2>&1 | tail -1)
+  line=$(build-gpu/potron-logits-check "$@" "${rpc_args[@]}" 2>&1 | tail -1)
   echo "$line" | tee -a "$results"
   [[ "$line" == *'"ok":true'* ]] || fail=1
 }
 for f in gemma gemma2 gemma3; do
   for layers in -1 2; do
-    check "test/.models/$f-f32.gguf" CUDA0 --gpu-layers "$layers" --tol 1e-3
-    check "test/.models/$f-f32.gguf" CUDA0 --gpu-layers "$layers" --kv f16 --fa --tol 1e-2
+    check "test/.models/$f-f32.gguf" "$device" --gpu-layers "$layers" --tol 1e-3
+    check "test/.models/$f-f32.gguf" "$device" --gpu-layers "$layers" --kv f16 --fa --tol 1e-2
   done
 done
-check test/.models/gemma3-q8_0.gguf CUDA0 --tol 1e-2
+check test/.models/gemma3-q8_0.gguf "$device" --tol 1e-2
 for d in hf/gemma3-bf16:bf16 hf/gemma2-bf16:bf16 hf/gemma3-f16:f16; do
-  check "test/.models/${d%%:*}" CUDA0 --dtype "${d##*:}" --tol 5e-2
+  check "test/.models/${d%%:*}" "$device" --dtype "${d##*:}" --tol 5e-2
 done
 
 # 3. speed next to llama-bench, when the bench models can be generated here
-if python3 -c 'import numpy' 2>/dev/null; then
+if [[ "${BENCH:-1}" == 0 ]]; then
+  note '{"step":"bench","skipped":"BENCH=0"}'
+elif python3 -c 'import numpy' 2>/dev/null; then
   for shape in 270m 1b; do
     m="$out/gemma3-$shape-q8_0.gguf"
     python3 scripts/make-tiny-gemma --arch gemma3 --preset "$shape" --type q8_0 --seed 1 --out "$m" >/dev/null 2>&1 ||
       { note "{\"step\":\"model $shape\",\"rc\":1}"; continue; }
     for r in 1 2; do
-      ours=$(build-gpu/potron-bench "$m" 4 512 128 3 0 CUDA0 -1 2>/dev/null | tail -1)
+      ours=$(build-gpu/potron-bench "$m" 4 512 128 3 0 "$device" -1 2>/dev/null | tail -1)
       note "{\"shape\":\"$shape\",\"round\":$r,\"ours\":${ours:-null}}"
       "$llama_bench" -m "$m" -t 4 -ngl 99 -p 512 -n 128 -r 3 -o jsonl 2>/dev/null |
         while read -r line; do note "{\"shape\":\"$shape\",\"round\":$r,\"llama_bench\":$line}"; done
