@@ -113,8 +113,11 @@ async function runModelServer(config: ModelServerConfig, logger: Logger): Promis
   try {
     if (modelPromise) {
       const model = await modelPromise;
+      const onDevice = model.info.layerDevices.filter((d) => d === model.info.device.name).length;
       logger.info({ model: modelId, arch: model.info.arch, weightType: model.info.weightType, contextSize: model.info.contextSize,
-        parallel: model.info.parallel, path: model.info.path }, 'model ready');
+        parallel: model.info.parallel, path: model.info.path, device: model.info.device.name,
+        ...(model.info.device.kind !== 'cpu' ? { gpuLayers: `${onDevice} of ${model.info.layerDevices.length} layers, output on ${model.info.outputDevice}` } : {}) },
+      'model ready');
     }
     for (const e of embeddings) {
       const m = await e.model;
