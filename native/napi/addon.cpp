@@ -112,12 +112,16 @@ static Napi::Value PhysicalCores(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), physical_cores());
 }
 
-static Napi::Value ListDevices(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  const std::vector<DeviceInfo> devices = guarded(env, [] { return list_devices(); });
+// Devices as the JS NativeDevice[] (listDevices, addRpcServer, loadBackend).
+static Napi::Array devices_value(Napi::Env env, const std::vector<DeviceInfo>& devices) {
   Napi::Array out = Napi::Array::New(env, devices.size());
   for (uint32_t i = 0; i < devices.size(); ++i) out.Set(i, device_value(env, devices[i]));
   return out;
+}
+
+static Napi::Value ListDevices(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return devices_value(env, guarded(env, [] { return list_devices(); }));
 }
 
 // addRpcServer("host:port"): Promise<NativeDevice[]>, the devices of a ggml RPC server, from then
@@ -130,11 +134,7 @@ static Napi::Value AddRpcServer(const Napi::CallbackInfo& info) {
   auto result = std::make_shared<std::vector<DeviceInfo>>();
   auto* w = new PromiseWorker(
       env, [endpoint, result] { *result = add_rpc_server(endpoint); },
-      [result](Napi::Env env) -> Napi::Value {
-        Napi::Array out = Napi::Array::New(env, result->size());
-        for (uint32_t i = 0; i < result->size(); ++i) out.Set(i, device_value(env, (*result)[i]));
-        return out;
-      });
+      [result](Napi::Env env) -> Napi::Value { return devices_value(env, *result); });
   w->Queue();
   return w->promise();
 }
@@ -146,10 +146,7 @@ static Napi::Value LoadBackend(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsString()) throw_js(env, "ERR_INVALID_ARG", "loadBackend(path): path must be a string");
   const std::string path = info[0].As<Napi::String>();
-  const std::vector<DeviceInfo> devices = guarded(env, [&] { return load_backend_library(path); });
-  Napi::Array out = Napi::Array::New(env, devices.size());
-  for (uint32_t i = 0; i < devices.size(); ++i) out.Set(i, device_value(env, devices[i]));
-  return out;
+  return devices_value(env, guarded(env, [&] { return load_backend_library(path); }));
 }
 
 static Napi::Value SystemInfo(const Napi::CallbackInfo& info) {
