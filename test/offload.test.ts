@@ -252,6 +252,10 @@ describe('serving shapes on a split model', () => {
   it('gpuLayers must be a whole number of layers', async () => {
     await expect(Model.open(tinyModel('gemma3'), { device: 'rpc', gpuLayers: 1.5 })).rejects.toThrow(/gpuLayers/);
     await expect(Model.open(tinyModel('gemma3'), { device: 'rpc', gpuLayers: -2 })).rejects.toThrow(/gpuLayers/);
+    // more than the model has means all of them, as llama.cpp's -ngl 999
+    const m = await Model.open(tinyModel('gemma3'), { device: 'rpc', gpuLayers: 999 });
+    expect(new Set([...m.info.layerDevices, m.info.outputDevice])).toEqual(new Set(['RPC0']));
+    await m.close();
   });
 });
 

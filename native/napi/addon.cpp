@@ -1,6 +1,7 @@
 // Module entry: loadModel() and the classes it hands out.
 #include <napi.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 
@@ -53,7 +54,7 @@ static ModelOptions model_options(Napi::Env env, Napi::Object o) {
   Napi::Value gpu_layers = o.Get("gpuLayers");
   if (!gpu_layers.IsUndefined()) {
     const double n = gpu_layers.IsNumber() ? gpu_layers.As<Napi::Number>().DoubleValue() : -2;
-    if (!(n == -1 || (n >= 0 && n <= 1e6 && n == static_cast<int32_t>(n)))) {
+    if (!(n == -1 || (n >= 0 && n <= 2147483647.0 && n == std::floor(n)))) {  // more than the model has: all (llama.cpp's -ngl 999)
       throw_js(env, "ERR_INVALID_ARG", "gpuLayers must be a whole number of layers (or -1 for all of them)");
     }
     options.gpu_layers = static_cast<int32_t>(n);

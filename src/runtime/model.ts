@@ -72,7 +72,7 @@ export class Model {
     if (repack !== undefined && typeof repack !== 'boolean') {
       throw new TypeError(`repack must be true or false, not ${String(repack)}`);
     }
-    if (gpuLayers !== undefined && (!Number.isInteger(gpuLayers) || gpuLayers < -1)) {
+    if (gpuLayers !== undefined && (!Number.isInteger(gpuLayers) || gpuLayers < -1 || gpuLayers > 2 ** 31 - 1)) {
       throw new RangeError(`gpuLayers must be a whole number of layers (or -1 for all), not ${gpuLayers}`);
     }
     const load = {
