@@ -361,7 +361,13 @@ describe('gateway + 2 inference replicas + 1 embeddings service', () => {
   it('every replica down: /ready and requests answer 503 with an OpenAI error, nothing hangs', async () => {
     for (const p of [a, b, e]) p.child.kill('SIGKILL');
     await Promise.all([a, b, e].map((p) => p.exited));
-    await until(async () => (await fetch(`${g.url}/ready`)).status === 503, 'the gateway to see every replica down');
+    // /ready turns 503 as soon as one kind has no replica (the embeddings service alone may be
+    // seen first), so wait until the probes have marked every replica down
+    await until(async () => {
+      const res = await fetch(`${g.url}/ready`);
+      const body = (await res.json()) as { replicas: { status: string }[] };
+      return res.status === 503 && body.replicas.every((r) => r.status === 'down');
+    }, 'the gateway to see every replica down');
     await expect(client.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'anyone?' }], max_tokens: 2 }))
       .rejects.toMatchObject({ status: 503, code: 'no_healthy_replica' });
     await expect(client.embeddings.create({ model: 'bge', input: 'x' })).rejects.toMatchObject({ status: 503, code: 'no_healthy_replica' });
