@@ -43,6 +43,11 @@ note() { echo "$*" | tee -a "$results"; }
 [[ -f "$carry" && ! -d deps/llama.cpp/ggml ]] && tar -xzf "$carry"
 if [[ "$cuda" == ON ]]; then
   nvidia-smi --query-gpu=name,compute_cap,memory.total,driver_version --format=csv,noheader | sed 's/^/{"gpu":"/; s/$/"}/' | tee -a "$results"
+  # ggml-cuda links cuBLAS: say at once whether the toolkit has it, before minutes of building
+  nvcc_bin=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
+  cuda_root=$(dirname "$(dirname "$(readlink -f "$nvcc_bin")")")
+  cublas=$(find "$cuda_root/include" "$cuda_root/targets" -name cublas_v2.h 2>/dev/null | head -1)
+  note "{\"nvcc\":\"$("$nvcc_bin" --version 2>/dev/null | grep -o 'release [0-9.]*')\",\"cuda_root\":\"$cuda_root\",\"cublas_header\":\"${cublas:-missing}\"}"
 fi
 
 # 1. one ggml with CUDA for both sides (sm of this GPU only: minutes, not an hour)
