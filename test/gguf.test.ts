@@ -89,6 +89,23 @@ describe('hostile headers', () => {
     return Buffer.concat([b, Buffer.from(body)]);
   };
 
+  // one tensor's info: name, dims, type, offset
+  const tensorInfo = (name: string, dims: bigint[], type = 0) => {
+    const n = Buffer.from(name);
+    const b = Buffer.alloc(8 + n.length + 4 + 8 * dims.length + 4 + 8);
+    b.writeBigUInt64LE(BigInt(n.length), 0);
+    n.copy(b, 8);
+    let o = 8 + n.length;
+    b.writeUInt32LE(dims.length, o);
+    o += 4;
+    for (const d of dims) {
+      b.writeBigInt64LE(d, o);
+      o += 8;
+    }
+    b.writeUInt32LE(type, o);
+    return b; // offset 0
+  };
+
   const cases: Array<[string, Buffer, RegExp]> = [
     ['bad magic', Buffer.from('GGML0000000000000000000000000000'), /bad magic/],
     ['version 1', (() => { const b = header(0n, 0n); b.writeUInt32LE(1, 4); return b; })(), /unsupported GGUF version 1/],
@@ -96,6 +113,10 @@ describe('hostile headers', () => {
     ['2^40 tensors', header(1n << 40n, 0n), /tensor count .* cannot fit/],
     ['a string claiming 2^62 bytes', Buffer.concat([header(0n, 1n), kvString('general.name', 1n << 62n)]), /implausible length/],
     ['a string longer than the file', Buffer.concat([header(0n, 1n), kvString('general.name', 1000n, 'abc')]), /truncated/],
+    // 2^80 F32 elements: 2^82 bytes wrap to 0 in 64 bits, which a check after multiplying misses
+    ['a 2^40 x 2^40 tensor', Buffer.concat([header(1n, 0n), tensorInfo('w', [1n << 40n, 1n << 40n]), Buffer.alloc(64)]), /larger than the whole file/],
+    ['a 2^40 x 2^40 x 2^40 x 2^40 tensor', Buffer.concat([header(1n, 0n), tensorInfo('w', [1n << 40n, 1n << 40n, 1n << 40n, 1n << 40n]), Buffer.alloc(64)]),
+      /larger than the whole file/],
     ['no architecture', Buffer.concat([header(0n, 1n), kvString('general.name', 3n, 'abc')]), /general.architecture/],
   ];
   it.each(cases)('%s', async (_name, bytes, message) => {

@@ -204,13 +204,17 @@ GgufFile::GgufFile(const std::string& path) : file_(std::make_shared<MappedFile>
     }
     t.offset = c.read<uint64_t>("tensor offset");
     if (t.offset % alignment != 0) throw bad_file(path, "tensor '" + t.name + "' offset is not aligned");
-    // Size with overflow checks: every factor is at most 2^40, so check each product.
-    unsigned __int128 bytes = ggml_row_size(type, t.ne[0]);
+    // Size with overflow checks: each product is checked against the file's size before it is
+    // formed (bytes * n <= size exactly when bytes <= size / n), so nothing wraps
+    uint64_t bytes = ggml_row_size(type, t.ne[0]);
     for (int d = 1; d < 4; ++d) {
-      bytes *= static_cast<unsigned __int128>(t.ne[d]);
-      if (bytes > file_->size()) throw bad_file(path, "tensor '" + t.name + "' is larger than the whole file (truncated or corrupted)");
+      const uint64_t n = static_cast<uint64_t>(t.ne[d]);
+      if (n != 0 && bytes > file_->size() / n) {
+        throw bad_file(path, "tensor '" + t.name + "' is larger than the whole file (truncated or corrupted)");
+      }
+      bytes *= n;
     }
-    t.nbytes = static_cast<uint64_t>(bytes);
+    t.nbytes = bytes;
     tensor_index_[t.name] = tensors_.size();
     tensors_.push_back(std::move(t));
   }

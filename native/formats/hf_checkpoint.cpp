@@ -5,6 +5,7 @@
 
 #include "hf_config.h"
 #include "hf_json.h"
+#include "platform.h"
 #include "safetensors_weights.h"
 #include "st_pipeline.h"
 
@@ -90,7 +91,7 @@ std::string hf_tensor_name(const std::string& name, bool gemma1) {
 
 HfCheckpoint load_hf_checkpoint(const std::string& dir_in) {
   HfCheckpoint ck;
-  ck.dir = absolute_path(dir_in);
+  ck.dir = platform::absolute_path(dir_in);
   const std::string& dir = ck.dir;
   try {
     const HfConfig cfg = read_hf_config(dir + "/config.json", dir);

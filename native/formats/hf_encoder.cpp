@@ -3,6 +3,7 @@
 #include <optional>
 
 #include "json_fields.h"
+#include "platform.h"
 #include "safetensors_weights.h"
 #include "st_pipeline.h"
 
@@ -79,7 +80,7 @@ std::optional<MappedName> nomic_name(const std::string& n, uint32_t n_layer, con
 
 HfEncoder load_hf_encoder(const std::string& dir_in) {
   HfEncoder out;
-  out.dir = absolute_path(dir_in);
+  out.dir = platform::absolute_path(dir_in);
   const std::string& dir = out.dir;
   const std::string path = dir + "/config.json";
   try {

@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <string>
 
+#include "platform.h"
+
 namespace potron {
 
 class MappedFile {
@@ -13,16 +15,15 @@ class MappedFile {
   MappedFile(const MappedFile&) = delete;
   MappedFile& operator=(const MappedFile&) = delete;
 
-  const uint8_t* data() const { return data_; }
-  size_t size() const { return size_; }
+  const uint8_t* data() const { return map_.data; }
+  size_t size() const { return map_.size; }
   const std::string& path() const { return path_; }
   // Drops the pages of [offset, offset+size) from this process (they are read again on use).
   void release(size_t offset, size_t size) const;
 
  private:
   std::string path_;
-  uint8_t* data_ = nullptr;
-  size_t size_ = 0;
+  platform::Mapping map_;
 };
 
 }  // namespace potron

@@ -78,17 +78,19 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : file_(std::make_shar
 
     const json& shape = field("shape");
     if (!shape.is_array() || shape.size() > 8) throw bad_file(path, what + " shape must be an array of at most 8 sizes");
-    // Element count with overflow checks: each size is at most 2^40 and the product may not
-    // exceed the data section.
-    unsigned __int128 count = 1;
+    // Element count with overflow checks: each size is at most 2^40 and count * elem_size may
+    // not exceed the data section, checked before each product is formed (count * n <= most
+    // exactly when count <= most / n), so nothing wraps
+    const uint64_t most = data_size / t.elem_size;
+    uint64_t count = 1;
     for (const json& d : shape) {
       const uint64_t n = as_u64(d, path, what + " shape entry");
       if (n > static_cast<uint64_t>(kMaxDim)) throw bad_file(path, what + " has an invalid dimension " + std::to_string(n));
       t.shape.push_back(static_cast<int64_t>(n));
-      count *= n;
-      if (count * t.elem_size > data_size) {
+      if (n != 0 && count > most / n) {
         throw bad_file(path, what + " is larger than the file's data section (truncated or corrupted)");
       }
+      count *= n;
     }
 
     const json& offs = field("data_offsets");
@@ -100,7 +102,7 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : file_(std::make_shar
                                std::to_string(size) + " bytes");
     }
     t.nbytes = end - begin;
-    if (static_cast<unsigned __int128>(t.nbytes) != count * t.elem_size) {
+    if (t.nbytes != count * t.elem_size) {
       throw bad_file(path, what + " holds " + std::to_string(t.nbytes) + " bytes but its shape and dtype need " +
                                std::to_string(static_cast<uint64_t>(count * t.elem_size)));
     }

@@ -1,32 +1,16 @@
 #include "safetensors_weights.h"
 
-#include <climits>
 #include <cstdlib>
 #include <map>
 #include <set>
-#include <sys/stat.h>
 #include <vector>
 
 #include "hf_json.h"
 #include "mapped_file.h"
+#include "platform.h"
 #include "safetensors.h"
 
 namespace potron {
-
-bool file_exists(const std::string& p) {
-  struct stat st {};
-  return ::stat(p.c_str(), &st) == 0;
-}
-
-bool is_directory(const std::string& p) {
-  struct stat st {};
-  return ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-std::string absolute_path(const std::string& p) {
-  char buf[PATH_MAX];
-  return ::realpath(p.c_str(), buf) ? std::string(buf) : p;
-}
 
 std::optional<std::pair<uint32_t, std::string>> hf_layer_of(const std::string& n, const std::string& prefix, uint32_t n_layer,
                                                              const std::string& path) {
@@ -82,9 +66,9 @@ void add_safetensors_weights(WeightSource& src, const std::string& dir, const st
   std::vector<std::string> shard_names;
   std::map<std::string, std::string> weight_map;
   const std::string index = dir + "/model.safetensors.index.json";
-  if (file_exists(index)) {
+  if (platform::file_exists(index)) {
     shard_names = shards_from_index(index, weight_map);
-  } else if (file_exists(dir + "/model.safetensors")) {
+  } else if (platform::file_exists(dir + "/model.safetensors")) {
     shard_names.push_back("model.safetensors");
   } else {
     throw bad_file(dir, "no weights: neither model.safetensors nor model.safetensors.index.json is there "
@@ -94,7 +78,7 @@ void add_safetensors_weights(WeightSource& src, const std::string& dir, const st
   std::vector<SafetensorsFile> shards;
   shards.reserve(shard_names.size());
   for (const std::string& s : shard_names) {
-    if (!weight_map.empty() && !file_exists(dir + "/" + s)) {
+    if (!weight_map.empty() && !platform::file_exists(dir + "/" + s)) {
       throw bad_file(index, "lists " + s + ", which is not in the directory (an incomplete download?)");
     }
     shards.emplace_back(dir + "/" + s);

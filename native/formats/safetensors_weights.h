@@ -24,10 +24,6 @@ using HfNameMap = std::function<std::optional<MappedName>(const std::string& hf_
 // `model` names the kind of model in the error for an unexpected tensor.
 void add_safetensors_weights(WeightSource& src, const std::string& dir, const std::string& model, const HfNameMap& map);
 
-bool file_exists(const std::string& path);
-bool is_directory(const std::string& path);
-// The path resolved (symlinks, ..), or as given when it cannot be.
-std::string absolute_path(const std::string& path);
 inline bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
 
 // "<prefix>N.rest" -> (N, rest) when a name has that prefix and a layer number; a layer past

@@ -3,6 +3,7 @@
 #include <optional>
 
 #include "json_fields.h"
+#include "platform.h"
 #include "safetensors_weights.h"
 
 namespace potron {
@@ -60,7 +61,7 @@ StDense read_dense(const std::string& dir, const std::string& module) {
 StPipeline read_st_pipeline(const std::string& dir, bool dense_allowed) {
   StPipeline out;
   const std::string modules_path = dir + "/modules.json";
-  if (!file_exists(modules_path)) return out;
+  if (!platform::file_exists(modules_path)) return out;
   const json modules = read_json_file(modules_path, "modules.json");
   if (!modules.is_array()) throw bad_file(modules_path, "modules.json is not a list of modules");
   // the modules first (what is refused is refused before any module's files are read)

@@ -2,10 +2,11 @@
 
 #include "backend.h"
 #include "errors.h"
-#include "safetensors_weights.h"
 #include "gguf_keys.h"
 #include "hf_encoder.h"
 #include "json_fields.h"
+#include "platform.h"
+#include "safetensors_weights.h"
 
 namespace potron {
 
@@ -17,7 +18,7 @@ namespace {
 bool is_embedding_gemma(const std::string& path, const GgufFile* gguf) {
   if (gguf) return gguf_arch(*gguf) == "gemma-embedding";
   const std::string cfg = path + "/config.json";
-  if (!file_exists(cfg)) return false;
+  if (!platform::file_exists(cfg)) return false;
   const json root = read_json_file(cfg, "config.json");
   if (!root.is_object()) return false;
   const auto type = root.find("model_type");
@@ -49,7 +50,7 @@ void EncoderModel::adopt_gemma(const std::string& path, std::unique_ptr<Model> g
 
 EncoderModel::EncoderModel(const std::string& path, const ModelOptions& options) {
   WeightSource src;
-  const bool dir = is_directory(path);
+  const bool dir = platform::is_directory(path);
   if (!dir) gguf_ = std::make_unique<GgufFile>(path);
   if (is_embedding_gemma(path, gguf_.get())) {
     // the open GGUF goes to the Model, which keeps it

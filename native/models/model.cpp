@@ -6,10 +6,11 @@
 
 #include "backend.h"
 #include "devices.h"
-#include "ggml-alloc.h"
 #include "errors.h"
-#include "safetensors_weights.h"
+#include "ggml-alloc.h"
 #include "hf_checkpoint.h"
+#include "platform.h"
+#include "safetensors_weights.h"
 
 namespace potron {
 
@@ -24,8 +25,8 @@ ggml_type weight_float_type(WeightDtype dtype, bool auto_keeps_types, ggml_type 
 }
 
 Model::Model(const std::string& path, const ModelOptions& options) {
-  if (is_directory(path)) {
-    if (!file_exists(path + "/config.json")) {
+  if (platform::is_directory(path)) {
+    if (!platform::file_exists(path + "/config.json")) {
       throw Error("ERR_MODEL_OPEN", path + ": a directory without config.json; give a .gguf file or an HF model "
                                            "directory (config.json and safetensors weights)");
     }

@@ -1,7 +1,5 @@
 #include "backend.h"
 
-#include <dlfcn.h>
-
 #include <fstream>
 #include <mutex>
 #include <set>
@@ -10,15 +8,14 @@
 
 #include "errors.h"
 #include "ggml-cpu.h"
+#include "platform.h"
 
 namespace potron {
 
 static void load_backends() {
 #ifdef POTRON_BACKEND_DL
-  Dl_info info{};
-  if (dladdr(reinterpret_cast<void*>(&load_backends), &info) && info.dli_fname) {
-    std::string dir(info.dli_fname);
-    dir = dir.substr(0, dir.find_last_of('/'));
+  std::string dir = platform::module_dir(reinterpret_cast<const void*>(&load_backends));
+  if (!dir.empty()) {
 #ifdef POTRON_LIBC_DIR
     dir += "/" POTRON_LIBC_DIR;  // Linux prebuilds keep ggml's libraries in a folder per C library
 #endif

@@ -8,32 +8,23 @@
 // 0.80x llama-bench; one team: as llama-bench, which loads and computes on one thread).
 // Callers hand the work here and wait; work from several contexts runs one job at a time.
 #pragma once
-#include <pthread.h>
-
 #include <condition_variable>
-#include <cstring>
 #include <exception>
 #include <functional>
 #include <mutex>
-#include <stdexcept>
-#include <string>
+
+#include "platform.h"
 
 namespace potron {
 
 class ComputeThread {
  public:
-  // Its stack is set, not left to the C library: musl (Alpine) gives new threads 128 KiB where
-  // glibc gives 8 MiB, and graph building and ggml's kernels run on this one.
+  // Its stack is set, not left to the system: musl (Alpine) gives new threads 128 KiB and Windows
+  // the executable's default (often 1 MiB) where glibc gives 8 MiB, and graph building and
+  // ggml's kernels run on this one.
   static constexpr size_t kStackBytes = size_t(8) << 20;
 
-  ComputeThread() {
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, kStackBytes);
-    const int rc = pthread_create(&thread_, &attr, &ComputeThread::start, this);
-    pthread_attr_destroy(&attr);
-    if (rc != 0) throw std::runtime_error(std::string("could not start the compute thread: ") + std::strerror(rc));
-  }
+  ComputeThread() : thread_(platform::start_thread(&ComputeThread::start, this, kStackBytes)) {}
 
   ~ComputeThread() {
     {
@@ -41,7 +32,7 @@ class ComputeThread {
       stop_ = true;
     }
     cv_.notify_all();
-    pthread_join(thread_, nullptr);
+    platform::join_thread(thread_);
   }
 
   ComputeThread(const ComputeThread&) = delete;
@@ -70,10 +61,7 @@ class ComputeThread {
   }
 
  private:
-  static void* start(void* self) {
-    static_cast<ComputeThread*>(self)->loop();
-    return nullptr;
-  }
+  static void start(void* self) { static_cast<ComputeThread*>(self)->loop(); }
 
   void loop() {
     std::unique_lock<std::mutex> lock(mu_);
@@ -101,7 +89,7 @@ class ComputeThread {
   std::exception_ptr error_;
   bool done_ = false;
   bool stop_ = false;
-  pthread_t thread_{};  // started in the constructor body, after the state it uses
+  platform::Thread* thread_;  // last: started after the state it uses is initialised
 };
 
 }  // namespace potron

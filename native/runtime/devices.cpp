@@ -1,20 +1,12 @@
 #include "devices.h"
 
-#include <dlfcn.h>
-#include <fcntl.h>
-#include <netdb.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <cstdlib>
-#include <cstring>
 #include <mutex>
 #include <set>
 
 #include "backend.h"
 #include "errors.h"
+#include "platform.h"
 
 namespace potron {
 
@@ -31,14 +23,17 @@ static const char* kind_name(enum ggml_backend_dev_type t) {
 // from 8.0 on), so the driver is asked directly. ggml numbers its CUDA devices in the driver's
 // order (both honour CUDA_VISIBLE_DEVICES), so "CUDA<n>" is driver ordinal n.
 static bool cuda_compute_capability(int ordinal, int& major, int& minor) {
-  static void* lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+  static void* lib = [] {
+    std::string why;
+    return platform::open_library(platform::kCudaDriverLibrary, why);
+  }();
   if (!lib) return false;
   using init_t = int (*)(unsigned);
   using get_t = int (*)(int*, int);
   using attr_t = int (*)(int*, int, int);
-  auto init = reinterpret_cast<init_t>(dlsym(lib, "cuInit"));
-  auto get = reinterpret_cast<get_t>(dlsym(lib, "cuDeviceGet"));
-  auto attr = reinterpret_cast<attr_t>(dlsym(lib, "cuDeviceGetAttribute"));
+  auto init = reinterpret_cast<init_t>(platform::library_symbol(lib, "cuInit"));
+  auto get = reinterpret_cast<get_t>(platform::library_symbol(lib, "cuDeviceGet"));
+  auto attr = reinterpret_cast<attr_t>(platform::library_symbol(lib, "cuDeviceGetAttribute"));
   if (!init || !get || !attr || init(0) != 0) return false;
   int dev = 0;
   if (get(&dev, ordinal) != 0) return false;
@@ -86,34 +81,7 @@ ggml_backend_dev_t device_by_name(const std::string& name) {
 static std::string tcp_reachable(const std::string& endpoint) {
   const size_t colon = endpoint.rfind(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 == endpoint.size()) return "not of the form host:port";
-  const std::string host = endpoint.substr(0, colon), port = endpoint.substr(colon + 1);
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* res = nullptr;
-  if (int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &res); rc != 0) return gai_strerror(rc);
-  std::string why = "no address";
-  for (addrinfo* a = res; a; a = a->ai_next) {
-    int fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
-    if (fd < 0) continue;
-    fcntl(fd, F_SETFL, O_NONBLOCK);
-    int rc = connect(fd, a->ai_addr, a->ai_addrlen);
-    if (rc != 0 && errno == EINPROGRESS) {
-      pollfd p{fd, POLLOUT, 0};
-      int err = 0;
-      socklen_t len = sizeof err;
-      rc = poll(&p, 1, 3000) == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0 ? 0 : -1;
-      if (rc != 0) errno = err ? err : ETIMEDOUT;
-    }
-    if (rc != 0) why = std::strerror(errno);
-    close(fd);
-    if (rc == 0) {
-      freeaddrinfo(res);
-      return "";
-    }
-  }
-  freeaddrinfo(res);
-  return why;
+  return platform::tcp_probe(endpoint.substr(0, colon), endpoint.substr(colon + 1), 3000);
 }
 
 std::vector<DeviceInfo> add_rpc_server(const std::string& endpoint) {
@@ -141,14 +109,12 @@ std::vector<DeviceInfo> load_backend_library(const std::string& path) {
   throw Error("ERR_NO_BACKEND", "this addon was built from source with ggml inside it, so it cannot load " + path +
                                     "; build the backend into it instead (npm run build:cuda)");
 #else
-  // dlopen first for the reason it fails (a missing CUDA runtime, say): ggml only logs it
-  void* probe = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (!probe) {
-    const char* why = dlerror();
-    throw Error("ERR_NO_BACKEND", "could not load the backend library " + path + ": " + (why ? why : "unknown error"));
-  }
+  // loaded first for the reason it fails (a missing CUDA runtime, say): ggml only logs it
+  std::string why;
+  void* probe = platform::open_library(path, why);
+  if (!probe) throw Error("ERR_NO_BACKEND", "could not load the backend library " + path + ": " + why);
   ggml_backend_reg_t reg = ggml_backend_load(path.c_str());
-  dlclose(probe);  // ggml holds its own handle now
+  platform::close_library(probe);  // ggml holds its own handle now
   if (!reg) throw Error("ERR_NO_BACKEND", path + " is not a ggml backend library of this ggml version");
   std::vector<DeviceInfo> out;
   for (size_t i = 0; i < ggml_backend_reg_dev_count(reg); ++i) out.push_back(describe_device(ggml_backend_reg_dev_get(reg, i)));

@@ -46,6 +46,24 @@ static std::vector<std::vector<double>> logprobs(const std::string& path, const 
   return out;
 }
 
+// s as a JSON string (Windows paths hold backslashes)
+static std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (const char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
 int main(int argc, char** argv) {
   if (argc < 3) {
     std::fprintf(stderr, "usage: potron-logits-check MODEL DEVICE [--gpu-layers N] [--tokens N] [--tol X] [--kv f16|f32] [--fa] "
@@ -114,8 +132,8 @@ int main(int argc, char** argv) {
       argmax_diff += ia != ib;
     }
     const bool ok = worst <= tol && argmax_diff == 0;
-    std::printf("{\"model\":\"%s\",\"device\":\"%s\",\"gpu_layers\":%d,\"tokens\":%d,\"max_abs_dlogprob\":%.3e,\"argmax_differs\":%d,\"tol\":%.1e,\"ok\":%s}\n",
-                path.c_str(), device.c_str(), gpu_layers, n_tokens, worst, argmax_diff, tol, ok ? "true" : "false");
+    std::printf("{\"model\":%s,\"device\":%s,\"gpu_layers\":%d,\"tokens\":%d,\"max_abs_dlogprob\":%.3e,\"argmax_differs\":%d,\"tol\":%.1e,\"ok\":%s}\n",
+                json_string(path).c_str(), json_string(device).c_str(), gpu_layers, n_tokens, worst, argmax_diff, tol, ok ? "true" : "false");
     return ok ? 0 : 1;
   } catch (const potron::Error& e) {
     std::fprintf(stderr, "potron-logits-check: %s: %s\n", e.code.c_str(), e.what());

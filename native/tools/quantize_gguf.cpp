@@ -2,14 +2,19 @@
 // Quantizes the 2-D weights of an F32 GGUF with ggml's own quantizer (ggml_quantize_chunk, the
 // code llama-quantize uses), keeping metadata and 1-D tensors as they are. Used by
 // scripts/make-tiny-gemma for the types gguf-py cannot write (K-quants).
+#include <cctype>
 #include <cstdio>
-#include <cstring>
-#include <strings.h>
 #include <string>
 #include <vector>
 
 #include "ggml.h"
 #include "gguf.h"
+
+static std::string lower(const char* s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
 
 int main(int argc, char** argv) {
   if (argc != 4) {
@@ -17,9 +22,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   ggml_type type = GGML_TYPE_COUNT;
+  const std::string wanted = lower(argv[3]);
   for (int t = 0; t < GGML_TYPE_COUNT; ++t) {
     const char* name = ggml_type_name(static_cast<ggml_type>(t));
-    if (name && strcasecmp(name, argv[3]) == 0) type = static_cast<ggml_type>(t);
+    if (name && lower(name) == wanted) type = static_cast<ggml_type>(t);
   }
   if (type == GGML_TYPE_COUNT || ggml_quantize_requires_imatrix(type)) {
     std::fprintf(stderr, "potron-quantize: unsupported type '%s'\n", argv[3]);
