@@ -10,7 +10,7 @@
 #include "ggml.h"
 #include "napi_classes.h"
 #include "napi_util.h"
-#include "thread_priority.h"
+#include "platform.h"
 
 namespace potron {
 
@@ -161,7 +161,7 @@ static Napi::Value SystemInfo(const Napi::CallbackInfo& info) {
 // For the tokenizer's worker thread (src/tokenizer/encoder-worker.ts): it must not take CPU from
 // the decode threads of running streams.
 static Napi::Value LowerThreadToIdle(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), lower_thread_to_idle());
+  return Napi::Boolean::New(info.Env(), platform::lower_thread_to_idle());
 }
 
 // ggml logs per tensor at info/debug level; keep warnings and errors, everything with POTRON_DEBUG=1.

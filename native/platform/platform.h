@@ -1,7 +1,7 @@
 // What the runtime needs from the operating system, in one place: file mapping, paths, shared
-// libraries, a thread with a stack of its own size, a TCP probe. posix.cpp serves Linux and
-// macOS, win32.cpp Windows; the rest of native/ stays free of system headers. Paths are UTF-8
-// everywhere (Windows' wide-character calls are made from them).
+// libraries, a thread with a stack of its own size, a thread's priority, a TCP probe. posix.cpp
+// serves Linux and macOS, win32.cpp Windows; the rest of native/ stays free of system headers.
+// Paths are UTF-8 everywhere (Windows' wide-character calls are made from them).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -44,6 +44,10 @@ struct Thread;
 Thread* start_thread(void (*fn)(void*), void* arg, size_t stack_bytes);
 // Waits for the thread to end and frees it.
 void join_thread(Thread* thread);
+// Lowers the calling thread to run only when the CPU is otherwise idle. Linux: SCHED_IDLE (a
+// nice-19 thread still takes a share from busy threads); macOS: the background band; Windows:
+// background mode. False where none could be set.
+bool lower_thread_to_idle();
 
 // ---- network ----
 // "" when a TCP connection to host:port opens within timeout_ms, else why not.

@@ -5,6 +5,8 @@
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
+#include <sys/resource.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -124,6 +126,18 @@ Thread* start_thread(void (*fn)(void*), void* arg, size_t stack_bytes) {
 void join_thread(Thread* thread) {
   pthread_join(thread->id, nullptr);
   delete thread;
+}
+
+bool lower_thread_to_idle() {
+#if defined(__linux__)
+  // pid 0 is the calling thread; unprivileged threads may always move to SCHED_IDLE
+  sched_param param{};
+  return sched_setscheduler(0, SCHED_IDLE, &param) == 0;
+#elif defined(__APPLE__)
+  return setpriority(PRIO_DARWIN_THREAD, 0, PRIO_DARWIN_BG) == 0;
+#else
+  return false;
+#endif
 }
 
 std::string tcp_probe(const std::string& host, const std::string& port, int timeout_ms) {

@@ -166,6 +166,8 @@ void join_thread(Thread* thread) {
   delete thread;
 }
 
+bool lower_thread_to_idle() { return SetThreadPriority(GetCurrentThread(), THREAD_MODE_BACKGROUND_BEGIN) != 0; }
+
 std::string tcp_probe(const std::string& host, const std::string& port, int timeout_ms) {
   static std::once_flag once;
   static int started = -1;
