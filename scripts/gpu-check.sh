@@ -68,7 +68,8 @@ if [[ -n "$rpc" ]]; then
   build-gpu/potron-rpc-server "$rpc" 1 >"$out/rpc-server.log" 2>&1 &
   rpc_pid=$!
   trap 'kill $rpc_pid 2>/dev/null' EXIT
-  sleep 1
+  # until it accepts connections (a connection that closes unused is what our own probe does too)
+  for _ in $(seq 100); do (exec 3<>"/dev/tcp/${rpc%:*}/${rpc##*:}") 2>/dev/null && break; sleep 0.1; done
   rpc_args=(--rpc "$rpc")
 fi
 check() {

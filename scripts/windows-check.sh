@@ -73,7 +73,8 @@ port=$((40000 + RANDOM % 20000))
 build/potron-rpc-server "127.0.0.1:$port" 1 >"$out/rpc-server.log" 2>&1 &
 rpc_pid=$!
 trap 'kill $rpc_pid 2>/dev/null' EXIT
-sleep 1
+# until it accepts connections (a connection that closes unused is what our own probe does too)
+for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
 for m in gemma-f32 gemma3-q8_0; do
   line=$(timeout 300 wine build-win/potron-logits-check.exe "$(winpath "test/.models/$m.gguf")" RPC0 --rpc "127.0.0.1:$port" 2>&1 | tail -1)
   note "$line"
